@@ -1,0 +1,446 @@
+"""HTTP routes of the node. The transaction path parses with orjson and validates with pydantic
+by hand (not through FastAPI's body injection) to control size limits and error bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import TypeAdapter, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from v11node import NODE_NAME
+from v11node.api.guards import LOOPBACK_PREFIXES, RateLimiter, client_address, key_matches
+from v11node.api.problems import JsonResponse, ProblemResponse, field_path, problem
+from v11node.api.schemas import (
+    Accepted,
+    AccountOut,
+    BlockOut,
+    Problem,
+    TransactionBatch,
+    TransactionIn,
+    TransactionStatus,
+)
+from v11node.api.stats import StatsCache
+from v11node.ledger.transaction import MAX_MEMO_BYTES, Transaction
+from v11node.node import Node
+
+_BODY = TypeAdapter(TransactionIn | TransactionBatch)
+_PROBLEM_CONTENT = {
+    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+}
+_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    code: {"description": text, "content": _PROBLEM_CONTENT}
+    for code, text in {
+        400: "Malformed request or bad signature",
+        404: "Not found",
+        413: "Body too large",
+        422: "A field failed validation",
+        429: "Rate limited",
+        503: "Not ready",
+    }.items()
+}
+
+
+def create_app(node: Node) -> FastAPI:
+    app = FastAPI(
+        title="Aurigraph V11 reference node",
+        version=node.settings.release,
+        openapi_url="/q/openapi",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.node = node
+    _document_transaction_body(app)
+    _install_error_handlers(app)
+    _install_middleware(app, node)
+    _health_routes(app, node)
+    _read_routes(app, node)
+    _write_routes(app, node)
+    return app
+
+
+def _document_transaction_body(app: FastAPI) -> None:
+    """The write route parses its body by hand; add the body and problem schemas to OpenAPI."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = generate()
+            schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+            for model in (TransactionBatch, Problem):
+                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                schemas.update(schema.pop("$defs", {}))
+                schemas[model.__name__] = schema
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+# -- cross-cutting ---------------------------------------------------------------------------------
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {"field": field_path(tuple(e["loc"])), "message": str(e["msg"])} for e in exc.errors()
+        ]
+        return problem(422, "Invalid request", errors[0]["message"] if errors else "", errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+        return problem(exc.status_code, "Request failed", str(exc.detail))
+
+
+def _install_middleware(app: FastAPI, node: Node) -> None:
+    metrics = node.metrics
+    faults = node.settings.faults
+    rng = random.Random(0xA11)  # seeded: fault injection is repeatable run to run
+    limiter = RateLimiter(node.settings.rate_limit_per_s)
+
+    @app.middleware("http")
+    async def _observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        path = request.url.path
+        response = await _guarded(request, call_next, path)
+        route = request.scope.get("route")
+        uri = getattr(route, "path", None) or ("NOT_FOUND" if response.status_code == 404 else "?")
+        metrics.http.labels(request.method, uri, str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+    async def _guarded(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]], path: str
+    ) -> Response:
+        if path.startswith("/api/"):
+            if not limiter.allow(client_address(request)):
+                metrics.rate_limited.inc()
+                return problem(429, "Too many requests", "per-client rate limit exceeded")
+            if faults.latency_ms:
+                await asyncio.sleep(faults.latency_ms / 1000)
+            if faults.should_fail(rng):
+                return problem(500, "Injected fault", "V11_FAULT_ERROR_RATE is set on this node")
+        return await call_next(request)
+
+
+# -- health and metrics ----------------------------------------------------------------------------
+def _health(status: bool, checks: list[dict[str, Any]]) -> Response:
+    body = {"status": "UP" if status else "DOWN", "checks": checks}
+    return JsonResponse(body, status_code=200 if status else 503)
+
+
+def _check(name: str, up: bool, **data: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": name, "status": "UP" if up else "DOWN"}
+    if data:
+        out["data"] = data
+    return out
+
+
+def _health_routes(app: FastAPI, node: Node) -> None:
+    async def readiness_checks() -> list[dict[str, Any]]:
+        db_up, db_data = False, {"backend": node.metrics_backend()}
+        if node.storage is not None and node.storage_ready:
+            try:
+                await asyncio.to_thread(node.storage.db_now_ms)
+                db_up = True
+            except Exception as exc:  # any driver failure means the database check is DOWN
+                db_data["error"] = str(exc)
+        producer = node.producer
+        producer_up = producer is not None and producer.healthy
+        pending = int(node.metrics.queue_size._value.get())
+        return [
+            _check("Database", db_up, **db_data),
+            _check(
+                "Block producer",
+                producer_up,
+                role="LEADER" if producer and producer.is_leader else "FOLLOWER",
+                error=producer.last_error if producer and not producer_up else None,
+            ),
+            _check("Pending pool", True, pending=pending),
+            _check(
+                "Serving",
+                node.is_ready,
+                draining=node.draining,
+                faults=node.settings.faults.describe(),
+            ),
+        ]
+
+    @app.get("/q/health/live", tags=["health"])
+    async def live() -> Response:
+        return _health(True, [_check("Event loop", True)])
+
+    @app.get("/q/health/started", tags=["health"])
+    async def started() -> Response:
+        return _health(node.storage_ready, [_check("Storage opened", node.storage_ready)])
+
+    @app.get("/q/health/ready", tags=["health"])
+    async def ready() -> Response:
+        checks = await readiness_checks()
+        up = node.is_ready and all(c["status"] == "UP" for c in checks)
+        node.metrics.ready.set(1 if up else 0)
+        return _health(up, checks)
+
+    @app.get("/q/health", tags=["health"])
+    async def health() -> Response:
+        checks = [_check("Event loop", True), *await readiness_checks()]
+        return _health(all(c["status"] == "UP" for c in checks), checks)
+
+    @app.get("/api/v11/health", tags=["health"])
+    async def api_health() -> Response:
+        return await ready()
+
+    @app.get("/q/metrics", tags=["health"], response_class=Response)
+    async def prometheus() -> Response:
+        body = await asyncio.to_thread(generate_latest, node.metrics.registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+# -- reads -----------------------------------------------------------------------------------------
+def _hex_key(value: str, what: str) -> bytes:
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise StarletteHTTPException(404, f"{what} {value!r} is not 64 hex characters")
+    return raw
+
+
+def _read_routes(app: FastAPI, node: Node) -> None:
+    stats = StatsCache(node)
+
+    def storage() -> Any:
+        if node.storage is None or not node.storage_ready:
+            raise StarletteHTTPException(503, "storage is not open yet")
+        return node.storage
+
+    @app.get("/api/v11/info", tags=["node"])
+    async def info() -> dict[str, Any]:
+        return {
+            "name": NODE_NAME,
+            "version": node.settings.release,
+            "nodeId": node.settings.node_id,
+            "uptimeSeconds": round(time.time() - node.started_at, 3),
+            "storage": node.metrics_backend(),
+            "ready": node.is_ready,
+        }
+
+    @app.get("/api/v11/stats", tags=["node"])
+    async def get_stats() -> dict[str, Any]:
+        return await stats.get(storage())
+
+    @app.get(
+        "/api/v11/transactions/{tx_hash}", response_model=TransactionStatus, responses=_PROBLEMS
+    )
+    async def get_transaction(tx_hash: str) -> dict[str, Any]:
+        rec = await asyncio.to_thread(storage().get_transaction, _hex_key(tx_hash, "hash"))
+        if rec is None:
+            raise StarletteHTTPException(404, f"no transaction with hash {tx_hash}")
+        return {
+            "hash": rec.hash.hex(),
+            "status": rec.status,
+            "sender": rec.tx.sender.hex(),
+            "recipient": rec.tx.recipient.hex(),
+            "amount": rec.tx.amount,
+            "nonce": rec.tx.nonce,
+            "acceptedAt": rec.accepted_ms,
+            "blockHeight": rec.block_height,
+            "blockIndex": rec.block_index,
+            "reason": rec.reason,
+        }
+
+    async def latest() -> dict[str, object]:
+        block = await asyncio.to_thread(storage().latest_block)
+        if block is None:
+            raise StarletteHTTPException(404, "no blocks yet")
+        body: dict[str, object] = block.to_json()
+        return body
+
+    async def by_height(height: int) -> dict[str, object]:
+        if height < 0 or height > 2**62:
+            raise StarletteHTTPException(404, f"no block at height {height}")
+        block = await asyncio.to_thread(storage().get_block, height)
+        if block is None:
+            raise StarletteHTTPException(404, f"no block at height {height}")
+        found: dict[str, object] = block.to_json()
+        return found
+
+    for prefix in ("/api/v11/blocks", "/api/v11/blockchain/blocks"):
+        app.get(f"{prefix}/latest", response_model=BlockOut, responses=_PROBLEMS, tags=["chain"])(
+            latest
+        )
+        app.get(
+            f"{prefix}/{{height}}", response_model=BlockOut, responses=_PROBLEMS, tags=["chain"]
+        )(by_height)
+    app.get("/api/v11/blockchain/latest", response_model=BlockOut, tags=["chain"])(latest)
+
+    @app.get("/api/v11/accounts/{address}", response_model=AccountOut, responses=_PROBLEMS)
+    async def account(address: str) -> dict[str, Any]:
+        addr = _hex_key(address, "address")
+        found = await asyncio.to_thread(storage().get_accounts, [addr])
+        balance, nonce = found.get(addr, (0, 0))
+        return {"address": addr.hex(), "balance": balance, "nonce": nonce}
+
+    @app.get("/api/v11/consensus/status", tags=["chain"])
+    async def consensus() -> dict[str, Any]:
+        st = storage()
+        lease = await asyncio.to_thread(st.read_lease)
+        nodes = await asyncio.to_thread(st.active_nodes, 5_000)
+        tip = await asyncio.to_thread(st.latest_block)
+        producer = node.producer
+        return {
+            "nodeId": node.settings.node_id,
+            "role": "LEADER" if producer and producer.is_leader else "FOLLOWER",
+            "epoch": lease.epoch,
+            "currentTerm": lease.epoch,
+            "leaderId": lease.holder,
+            "commitHeight": tip.header.height if tip else 0,
+            "commitIndex": tip.header.height if tip else 0,
+            "validators": nodes,
+        }
+
+    @app.get("/api/v11/validators", tags=["chain"])
+    async def validators() -> list[dict[str, object]]:
+        return await asyncio.to_thread(storage().active_nodes, 5_000)
+
+
+# -- writes ----------------------------------------------------------------------------------------
+async def _read_body(request: Request, limit: int) -> bytes | Response:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return problem(413, "Body too large", f"body is {declared} bytes; the limit is {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return problem(413, "Body too large", f"body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse_transactions(raw: bytes, max_batch: int) -> list[Transaction] | Response:
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return problem(400, "Malformed JSON", f"the body is not valid JSON: {exc}")
+    batch = doc.get("transactions") if isinstance(doc, dict) else None
+    if isinstance(batch, list) and len(batch) > max_batch:
+        return problem(413, "Batch too large", f"batch of {len(batch)}; at most {max_batch}")
+    try:
+        parsed = _BODY.validate_python(doc)
+    except ValidationError as exc:
+        return _validation_problem(exc, doc)
+    items = parsed.transactions if isinstance(parsed, TransactionBatch) else [parsed]
+    txs: list[Transaction] = []
+    for i, item in enumerate(items):
+        if len(item.memo.encode()) > MAX_MEMO_BYTES:
+            where = f"transactions[{i}].memo" if isinstance(parsed, TransactionBatch) else "memo"
+            err = {"field": where, "message": f"at most {MAX_MEMO_BYTES} UTF-8 bytes"}
+            return problem(422, "Invalid request", err["message"], [err])
+        txs.append(
+            Transaction(
+                sender=bytes.fromhex(item.sender),
+                recipient=bytes.fromhex(item.recipient),
+                amount=item.amount,
+                nonce=item.nonce,
+                memo=item.memo,
+                signature=bytes.fromhex(item.signature),
+            )
+        )
+    return txs
+
+
+def _validation_problem(exc: ValidationError, doc: object) -> ProblemResponse:
+    # The union makes pydantic report both branches; keep the branch the client meant.
+    batch = isinstance(doc, dict) and "transactions" in doc
+    errors = []
+    for e in exc.errors():
+        loc = tuple(e["loc"])
+        if loc and loc[0] in ("TransactionIn", "TransactionBatch"):
+            if (loc[0] == "TransactionBatch") != batch:
+                continue
+            loc = loc[1:]
+        errors.append({"field": field_path(loc), "message": str(e["msg"])})
+    if not errors:
+        errors = [{"field": "body", "message": "expected a transaction or {transactions: [...]}"}]
+    return problem(422, "Invalid request", f"{errors[0]['field']}: {errors[0]['message']}", errors)
+
+
+def _write_routes(app: FastAPI, node: Node) -> None:
+    settings = node.settings
+
+    @app.post(
+        "/api/v11/transactions",
+        status_code=202,
+        response_model=Accepted,
+        responses=_PROBLEMS,
+        tags=["transactions"],
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "oneOf": [
+                                {"$ref": "#/components/schemas/TransactionIn"},
+                                {"$ref": "#/components/schemas/TransactionBatch"},
+                            ]
+                        }
+                    }
+                },
+            }
+        },
+    )
+    async def submit(request: Request) -> Response:
+        """Submit one signed transaction or a batch. 202 means stored durably."""
+        if settings.api_keys:
+            if not key_matches(request.headers.get("x-api-key"), settings.api_keys):
+                node.metrics.auth_failures.inc()
+                return problem(401, "Unauthorized", "a valid X-API-Key header is required")
+            node.metrics.auth_success.inc()
+        if not node.storage_ready:
+            return problem(503, "Not ready", "storage is not open yet")
+        raw = await _read_body(request, settings.max_body_bytes)
+        if isinstance(raw, Response):
+            return raw
+        txs = _parse_transactions(raw, settings.max_batch)
+        if isinstance(txs, Response):
+            return txs
+        bad = await node.verify_all(txs)
+        if bad:
+            node.metrics.signature_failures.inc(len(bad))
+            fields = [{"field": f"transactions[{i}].signature", "message": "invalid"} for i in bad]
+            return problem(400, "Bad signature", f"{len(bad)} signature(s) do not verify", fields)
+        hashes = await node.accept(txs)
+        body = {"count": len(hashes), "hashes": [h.hex() for h in hashes]}
+        return JsonResponse(body, status_code=202)
+
+    @app.post("/admin/v11/producer/yield", tags=["admin"])
+    async def producer_yield(request: Request) -> Response:
+        """Hand the producer lease over (used before a blue-green switch)."""
+        if settings.admin_key is not None:
+            if not key_matches(request.headers.get("x-admin-key"), (settings.admin_key,)):
+                node.metrics.auth_failures.inc()
+                return problem(401, "Unauthorized", "a valid X-Admin-Key header is required")
+        elif not client_address_is_loopback(request):
+            return problem(403, "Forbidden", "admin routes need an admin key off loopback")
+        if node.producer is None:
+            return problem(503, "Not ready", "the producer has not started")
+        return JsonResponse(await node.producer.yield_lease())
+
+
+def client_address_is_loopback(request: Request) -> bool:
+    host = request.client.host if request.client else ""
+    return host.startswith(LOOPBACK_PREFIXES)

@@ -1,0 +1,1 @@
+"""Ledger rules: transactions, blocks, the hash chain and account state."""

@@ -1,0 +1,103 @@
+"""PostgreSQL backend (psycopg 3 with a connection pool). The database clock is the one clock all
+nodes share for the producer lease; the lease row is locked FOR UPDATE inside each block write."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from v11node.storage.base import Cursor, LedgerStorage, StorageError
+
+_DDL = [
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS transactions (
+        seq BIGSERIAL PRIMARY KEY,
+        hash BYTEA NOT NULL UNIQUE,
+        sender BYTEA NOT NULL, recipient BYTEA NOT NULL,
+        amount BIGINT NOT NULL, nonce BIGINT NOT NULL, memo TEXT, signature BYTEA NOT NULL,
+        status TEXT NOT NULL, accepted_ms BIGINT NOT NULL,
+        block_height BIGINT, block_index INTEGER, reason TEXT, decided_ms BIGINT)""",
+    "CREATE INDEX IF NOT EXISTS tx_pending ON transactions (seq) WHERE status = 'PENDING'",
+    "CREATE INDEX IF NOT EXISTS tx_block ON transactions (block_height, block_index)"
+    " WHERE block_height IS NOT NULL",
+    """CREATE TABLE IF NOT EXISTS blocks (
+        height BIGINT PRIMARY KEY, hash BYTEA NOT NULL UNIQUE, previous_hash BYTEA NOT NULL,
+        merkle_root BYTEA NOT NULL, tx_count INTEGER NOT NULL, timestamp_ms BIGINT NOT NULL,
+        producer_id TEXT NOT NULL, producer_epoch BIGINT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS blocks_time ON blocks (timestamp_ms)",
+    """CREATE TABLE IF NOT EXISTS accounts (
+        address BYTEA PRIMARY KEY, balance BIGINT NOT NULL, nonce BIGINT NOT NULL)""",
+    "CREATE TABLE IF NOT EXISTS genesis (address BYTEA PRIMARY KEY, balance BIGINT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS producer_lease (
+        id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT, epoch BIGINT NOT NULL,
+        expires_ms BIGINT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS nodes (
+        node_id TEXT PRIMARY KEY, role TEXT NOT NULL, version TEXT NOT NULL,
+        last_seen_ms BIGINT NOT NULL)""",
+]
+
+# Serialises schema creation when several nodes start at once on an empty database.
+_SCHEMA_LOCK_KEY = 0x5611_0001
+
+
+class PostgresStorage(LedgerStorage):
+    backend = "postgresql"
+
+    def __init__(self, url: str, max_connections: int = 8) -> None:
+        self.url = url
+        self._max = max_connections
+        try:
+            self._pool = ConnectionPool(
+                url, min_size=1, max_size=max_connections, open=True, timeout=10.0
+            )
+            self._pool.wait(timeout=10.0)
+        except (psycopg.Error, Exception) as exc:
+            raise StorageError(f"cannot connect to {_redact(url)}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[Cursor]:
+        try:
+            with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                yield cur
+        except psycopg.Error as exc:
+            raise StorageError(f"postgresql: {exc}") from exc
+
+    def _read(self) -> contextlib.AbstractContextManager[Cursor]:
+        return self._tx()
+
+    def _write(self) -> contextlib.AbstractContextManager[Cursor]:
+        return self._tx()
+
+    def _ddl(self) -> list[str]:
+        return [f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK_KEY})", *_DDL]
+
+    def _now_ms_sql(self) -> str:
+        return "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+
+    def _lock_lease_sql(self) -> str:
+        return "SELECT holder, epoch FROM producer_lease WHERE id = 1 FOR UPDATE"
+
+    def _sql(self, query: str) -> str:
+        return query.replace("?", "%s")
+
+    def pool_stats(self) -> tuple[int, int, int]:
+        stats = self._pool.get_stats()
+        size = int(stats.get("pool_size", 0))
+        idle = int(stats.get("pool_available", 0))
+        return max(size - idle, 0), idle, self._max
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a connection URL before it reaches a log line or an error."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
+    return url

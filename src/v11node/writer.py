@@ -1,0 +1,105 @@
+"""One writer thread per node process, with group commit.
+
+Every write of this process goes through one thread: SQLite allows one writer at a time, and
+funnelling writes avoids lock convoys between threads. Transactions accepted by concurrent
+requests are gathered into one database transaction (one fsync for all of them); each request's
+future resolves only after that commit, so a 202 always means "on disk".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from v11node.ledger.transaction import Transaction
+from v11node.storage.base import LedgerStorage
+
+T = TypeVar("T")
+_STOP = object()
+
+
+class WriteQueue:
+    def __init__(self, storage: LedgerStorage, max_group_rows: int = 20_000) -> None:
+        self._storage = storage
+        self._max_group_rows = max_group_rows
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="v11-writer", daemon=True)
+        self.group_commits = 0
+        self._thread.start()
+
+    async def insert_pending(self, rows: list[tuple[bytes, Transaction, int]]) -> None:
+        fut: Future[None] = Future()
+        self._queue.put(("pending", rows, fut))
+        await asyncio.wrap_future(fut)
+
+    async def call(self, fn: Callable[[], T]) -> T:
+        """Run any other write (block commit, lease) on the writer thread."""
+        fut: Future[T] = Future()
+        self._queue.put(("call", fn, fut))
+        return await asyncio.wrap_future(fut)
+
+    def call_sync(self, fn: Callable[[], T]) -> T:
+        fut: Future[T] = Future()
+        self._queue.put(("call", fn, fut))
+        return fut.result()
+
+    def close(self) -> None:
+        self._queue.put(_STOP)
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            kind, payload, fut = item
+            if kind == "call":
+                _resolve(fut, payload)
+                continue
+            group = [(payload, fut)]
+            rows = len(payload)
+            deferred = None
+            while rows < self._max_group_rows:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP or nxt[0] != "pending":
+                    deferred = nxt
+                    break
+                group.append((nxt[1], nxt[2]))
+                rows += len(nxt[1])
+            self._commit_group(group)
+            if deferred is _STOP:
+                return
+            if deferred is not None:
+                _resolve(deferred[2], deferred[1])
+
+    def _commit_group(self, group: list[tuple[list[tuple[bytes, Transaction, int]], Any]]) -> None:
+        # A cancelled request (client gone) is still written: harmless, it was never acknowledged.
+        group = [(rows, fut) for rows, fut in group if fut.set_running_or_notify_cancel() or True]
+        all_rows = [row for rows, _ in group for row in rows]
+        try:
+            self._storage.insert_pending(all_rows)
+        except BaseException as exc:
+            for _, fut in group:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        self.group_commits += 1
+        for _, fut in group:
+            if not fut.done():
+                fut.set_result(None)
+
+
+def _resolve(fut: Future[Any], fn: Callable[[], Any]) -> None:
+    if not fut.set_running_or_notify_cancel():
+        return  # the caller went away (cancelled): nothing to run for it
+    try:
+        fut.set_result(fn())
+    except BaseException as exc:
+        fut.set_exception(exc)

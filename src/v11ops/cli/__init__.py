@@ -1,0 +1,1 @@
+"""The `v11ops` command line: one module per noun, registered in `main`."""
