@@ -13,6 +13,8 @@ from v11ops.cli.errors import EXIT_FAILED, err_console, fail
 from v11ops.load import LoadError, LoadReport, LoadSpec, LoadSpecError, run_load
 from v11ops.load.report import LatencySummary
 
+EXIT_INTERRUPTED = 130
+
 
 def register(root: typer.Typer) -> None:
     """Register the top-level `load` command."""
@@ -83,6 +85,8 @@ def load(
             report = run_load(spec, on_phase=lambda phase: status.update(phases[phase]))
     except LoadError as exc:
         fail(str(exc), code=EXIT_FAILED)
+    except KeyboardInterrupt:
+        fail("interrupted: no report", code=EXIT_INTERRUPTED)
     if json_output:
         typer.echo(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode())
     else:

@@ -17,6 +17,7 @@ from v11ops.cli.errors import EXIT_FAILED, EXIT_USAGE, err_console
 from v11ops.router import (
     RouterClient,
     RouterConfig,
+    RouterConfigError,
     RouterError,
     RouterRejected,
     RouterStats,
@@ -97,6 +98,8 @@ def _table(
 
 
 def _report(exc: RouterError) -> NoReturn:
+    if isinstance(exc, RouterConfigError):
+        _fail_plain(str(exc))
     if isinstance(exc, RouterRejected):
         _fail_plain(str(exc), EXIT_USAGE if exc.status < 500 else EXIT_FAILED)
     _fail_plain(str(exc), EXIT_FAILED)

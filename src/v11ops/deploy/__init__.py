@@ -1,0 +1,1 @@
+"""The deploy controller: strategies, the journal, the lock, and the daemon that runs them."""

@@ -1,0 +1,183 @@
+"""The controller daemon: the controller plus its HTTP API on a unix socket (mode 0600).
+
+It runs in the background (started by `v11ops up`) so that timers such as the post-switch window
+and the scale-down delay keep running after a CLI command returns. The CLI is its client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import structlog
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from v11ops.config import Config
+from v11ops.deploy.controller import Controller, DeployRefused
+from v11ops.deploy.reconcile import reconcile
+from v11ops.deploy.state import StateDB
+from v11ops.deploy.traffic import Traffic
+from v11ops.runtime import ProcessRuntime
+
+log = structlog.get_logger("v11ops.daemon")
+
+
+def controller_socket(config: Config) -> Path:
+    return config.state_path / "controller.sock"
+
+
+def _error(exc: DeployRefused) -> JSONResponse:
+    return JSONResponse({"error": str(exc)}, status_code=exc.status)
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def build_app(ctl: Controller, stop: asyncio.Event) -> Starlette:
+    async def health(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok", "pid": os.getpid()})
+
+    async def status(_: Request) -> JSONResponse:
+        return JSONResponse(await ctl.status())
+
+    async def deploy(request: Request) -> JSONResponse:
+        version = (await _body(request)).get("version")
+        if not isinstance(version, str) or not version:
+            return JSONResponse({"error": "body needs a 'version' string"}, status_code=400)
+        try:
+            return JSONResponse({"id": ctl.start_deploy(version)}, status_code=202)
+        except DeployRefused as exc:
+            return _error(exc)
+
+    async def rollback(request: Request) -> JSONResponse:
+        to = (await _body(request)).get("to")
+        try:
+            return JSONResponse({"id": ctl.start_rollback(to)}, status_code=202)
+        except DeployRefused as exc:
+            return _error(exc)
+
+    async def promote(_: Request) -> JSONResponse:
+        try:
+            ctl.promote()
+        except DeployRefused as exc:
+            return _error(exc)
+        return JSONResponse({"ok": True})
+
+    async def abort(_: Request) -> JSONResponse:
+        try:
+            ctl.abort()
+        except DeployRefused as exc:
+            return _error(exc)
+        return JSONResponse({"ok": True})
+
+    async def history(request: Request) -> JSONResponse:
+        limit = int(request.query_params.get("limit", "20"))
+        return JSONResponse([d.to_json() for d in ctl.state.deployments(limit)])
+
+    async def deployment(request: Request) -> JSONResponse:
+        dep = ctl.state.deployment(int(request.path_params["id"]))
+        if dep is None:
+            return JSONResponse({"error": "no such deployment"}, status_code=404)
+        return JSONResponse(ctl.explain(dep))
+
+    async def shutdown(request: Request) -> JSONResponse:
+        stop_slots = bool((await _body(request)).get("stop_slots", True))
+        ctl.stop_slots_on_exit = stop_slots
+        stop.set()
+        return JSONResponse({"ok": True})
+
+    return Starlette(
+        routes=[
+            Route("/health", health),
+            Route("/status", status),
+            Route("/deployments", deploy, methods=["POST"]),
+            Route("/deployments", history),
+            Route("/deployments/{id:int}", deployment),
+            Route("/rollback", rollback, methods=["POST"]),
+            Route("/promote", promote, methods=["POST"]),
+            Route("/abort", abort, methods=["POST"]),
+            Route("/shutdown", shutdown, methods=["POST"]),
+        ]
+    )
+
+
+@contextlib.contextmanager
+def _single_instance(state_dir: Path) -> Any:
+    """One controller per state directory (an flock on controller.pid)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    pidfile = (state_dir / "controller.pid").open("a+")
+    try:
+        fcntl.flock(pidfile, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit(f"a controller already runs for {state_dir}") from None
+    pidfile.seek(0)
+    pidfile.truncate()
+    pidfile.write(str(os.getpid()))
+    pidfile.flush()
+    try:
+        yield
+    finally:
+        pidfile.close()
+
+
+async def serve(config: Config) -> None:
+    state = StateDB(config.state_path / "state.db")
+    traffic = Traffic(config.admin_socket_path)
+    ctl = Controller(config, state, ProcessRuntime(config.state_path), traffic)
+    ctl.stop_slots_on_exit = False
+    await reconcile(ctl)
+    stop = asyncio.Event()
+    sock = controller_socket(config)
+    with contextlib.suppress(FileNotFoundError):
+        sock.unlink()
+    app = build_app(ctl, stop)
+    server = _QuietServer(
+        uvicorn.Config(app, uds=str(sock), log_config=None, access_log=False, lifespan="off")
+    )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    serving = asyncio.create_task(server.serve())
+    supervising = asyncio.create_task(ctl.supervisor.run())
+    # uvicorn has no "started" event to await, hence the poll.
+    while not server.started and not serving.done():  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    await stop.wait()
+    await ctl.wait_idle()
+    supervising.cancel()
+    if ctl.stop_slots_on_exit:
+        for name in list(state.slots()):
+            await ctl.stop_slot(name, drain=True)
+    server.should_exit = True
+    await serving
+    traffic.close()
+    state.close()
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its own signal handling: SIGTERM stops the controller, not the slots."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def run_daemon(config: Config) -> None:
+    os.umask(0o077)  # the control socket (and every file the daemon writes) is owner-only
+    with _single_instance(config.state_path):
+        asyncio.run(serve(config))

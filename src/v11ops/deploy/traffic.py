@@ -1,0 +1,77 @@
+"""The controller's view of the router: switch traffic to a slot, read the window's traffic.
+
+The builtin router is reached over its admin socket (a blocking client, run in a thread so the
+controller's event loop never stalls on it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from v11ops.router.client import RouterClient
+from v11ops.router.stats import RouterStats
+from v11ops.router.table import RouteTable, Target
+
+
+@dataclass(frozen=True)
+class SwitchResult:
+    revision: int
+    took_s: float
+
+
+@dataclass(frozen=True)
+class WindowTraffic:
+    """Traffic one slot received through the router since a snapshot."""
+
+    requests: int
+    errors_5xx: int
+    p99_s: float | None
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors_5xx / self.requests if self.requests else None
+
+
+class Traffic:
+    def __init__(self, admin_socket: Path, timeout_s: float = 10.0) -> None:
+        self._client = RouterClient(admin_socket, timeout_s=timeout_s)
+
+    def close(self) -> None:
+        self._client.close()
+
+    async def routes(self) -> RouteTable:
+        return await asyncio.to_thread(self._client.get_routes)
+
+    async def active_slot(self) -> str | None:
+        """The slot that receives all traffic (None when there is none or a split)."""
+        active = (await self.routes()).active
+        names = {t.name for t in active}
+        return next(iter(names)) if len(names) == 1 else None
+
+    async def switch_to(self, slot: str, url: str, version: str) -> SwitchResult:
+        """Send every new request to `slot` in one atomic step."""
+        started = time.perf_counter()
+        table = RouteTable((Target(slot, url, 100, version),))
+        applied = await asyncio.to_thread(self._client.set_routes, table)
+        return SwitchResult(applied.revision, time.perf_counter() - started)
+
+    async def clear(self) -> None:
+        await asyncio.to_thread(self._client.set_routes, RouteTable(()))
+
+    async def drain(self, slot: str, timeout_s: float) -> dict[str, object]:
+        result = await asyncio.to_thread(self._client.drain, slot, timeout_s)
+        return {
+            "drained": result.drained,
+            "in_flight": result.in_flight,
+            "waited_s": result.waited_s,
+        }
+
+    async def snapshot(self) -> RouterStats:
+        return await asyncio.to_thread(self._client.stats)
+
+    async def window(self, slot: str, since: RouterStats) -> WindowTraffic:
+        part = (await self.snapshot()).since(since).slot(slot)
+        return WindowTraffic(part.requests, part.responses_5xx, part.latency_quantile(0.99))

@@ -1,0 +1,127 @@
+"""Blue-green deploys through a real router, controller and node processes."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import httpx
+import pytest
+
+from tests.support.stack import Stack
+
+pytestmark = pytest.mark.slow
+
+
+class Traffic:
+    """A bounded client loop through the router, counting every failed request."""
+
+    def __init__(self, url: str, seconds: float) -> None:
+        self.url, self.seconds = url, seconds
+        self.ok = 0
+        self.failed: list[str] = []
+        self.versions: set[str] = set()
+        self._thread = threading.Thread(target=self._run)
+
+    def __enter__(self) -> Traffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._thread.join(timeout=self.seconds + 30)
+
+    def _run(self) -> None:
+        end = time.monotonic() + self.seconds
+        with httpx.Client(timeout=10) as client:
+            for _ in range(100_000):
+                if time.monotonic() > end:
+                    return
+                try:
+                    r = client.get(f"{self.url}/api/v11/info")
+                except httpx.HTTPError as exc:
+                    self.failed.append(repr(exc))
+                    continue
+                if r.status_code == 200:
+                    self.ok += 1
+                    self.versions.add(r.json()["version"])
+                else:
+                    self.failed.append(str(r.status_code))
+
+
+def test_a_good_release_is_switched_without_a_failed_request(stack: Stack) -> None:
+    with Traffic(stack.url, seconds=8) as traffic:
+        r = stack.cli("deploy", "1.1.0")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert traffic.failed == []
+    assert traffic.ok > 50 and traffic.versions == {"1.0.0", "1.1.0"}
+    assert stack.live()[1] == "1.1.0" and stack.served_version() == "1.1.0"
+
+
+def test_a_release_that_never_becomes_ready_never_gets_traffic(stack: Stack) -> None:
+    before = stack.live()
+    r = stack.cli("deploy", "never-ready")
+    assert r.returncode == 1
+    assert stack.live() == before and stack.served_version() == "1.0.0"
+    detail = json.loads(stack.cli("history", "1", "--explain", "--json").stdout)[0]
+    assert detail["status"] == "failed" and "readiness" in detail["reason"]
+    assert [s["name"] for s in detail["steps"]][-1] == "stop_candidate"
+    candidate = detail["candidate_slot"]
+    assert stack.status()["slots"][candidate]["alive"] is False
+
+
+def test_a_wrong_version_fails_the_smoke_gate_with_evidence(stack: Stack) -> None:
+    r = stack.cli("deploy", "wrong-version")
+    assert r.returncode == 1
+    detail = json.loads(stack.cli("history", "1", "--explain", "--json").stdout)[0]
+    smoke = next(v for v in detail["verdicts"] if v["gate"] == "smoke")
+    assert smoke["passed"] is False
+    bad = next(e for e in smoke["evidence"] if not e["passed"])
+    assert bad["observed"] == "9.9.9" and bad["expected"] == "wrong-version"
+    assert stack.served_version() == "1.0.0"
+
+
+@pytest.mark.parametrize("release", ["errors", "crashes"])
+def test_a_release_failing_after_the_switch_is_rolled_back_to_the_warm_slot(
+    stack: Stack, release: str
+) -> None:
+    before = stack.live()
+    with Traffic(stack.url, seconds=6):
+        r = stack.cli("deploy", release)
+    assert r.returncode == 1, r.stdout
+    assert stack.live() == before
+    assert stack.served_version() == "1.0.0"
+    detail = json.loads(stack.cli("history", "1", "--explain", "--json").stdout)[0]
+    assert detail["status"] == "rolled_back"
+    names = [s["name"] for s in detail["steps"]]
+    assert names.index("switch") < names.index("switch_back")
+    window = next(v for v in detail["verdicts"] if v["gate"] == "post_switch_window")
+    assert window["passed"] is False
+
+
+def test_rollback_flips_back_to_the_warm_previous_release(stack: Stack) -> None:
+    assert stack.cli("deploy", "1.1.0").returncode == 0
+    with Traffic(stack.url, seconds=3) as traffic:
+        r = stack.cli("rollback")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert traffic.failed == []
+    assert stack.served_version() == "1.0.0"
+    detail = json.loads(stack.cli("history", "1", "--explain", "--json").stdout)[0]
+    assert detail["kind"] == "rollback" and detail["strategy"] == "fast-rollback"
+    switch_back = next(s for s in detail["steps"] if s["name"] == "switch_back")
+    assert switch_back["detail"]["rollback_ms"] >= 0
+
+
+def test_a_second_deploy_is_refused_while_one_runs(stack: Stack) -> None:
+    first = stack.cli("deploy", "1.1.0", "--no-wait")
+    assert first.returncode == 0
+    second = stack.cli("deploy", "1.1.0", "--no-wait")
+    assert second.returncode == 1
+    assert "another deploy is in progress" in second.stderr and "controller pid=" in second.stderr
+    stack.wait(lambda: stack.status()["deploying"] is False)
+
+
+def test_deploying_an_unknown_release_is_a_usage_error(stack: Stack) -> None:
+    r = stack.cli("deploy", "7.7.7")
+    assert r.returncode == 2 and "unknown release '7.7.7'" in r.stderr
+    assert "Traceback" not in r.stderr
