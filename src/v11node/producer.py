@@ -36,7 +36,7 @@ class ProducerSettings:
     block_interval_s: float = 0.25
     max_block_txs: int = 5_000
     lease_ttl_s: float = 2.0
-    yield_hold_s: float = 10.0  # after yielding, do not compete for the lease for this long
+    yield_hold_s: float = 3.0  # after yielding, leave the lease to the new slot this long
 
 
 class BlockProducer:

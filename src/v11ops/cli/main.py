@@ -6,6 +6,7 @@ import typer
 
 from v11ops import __version__
 from v11ops.cli import config as config_cli
+from v11ops.cli import demo as demo_cli
 from v11ops.cli import deploy as deploy_cli
 from v11ops.cli import load as load_cli
 from v11ops.cli import node as node_cli
@@ -40,6 +41,7 @@ app.add_typer(config_cli.app, name="config")
 config_cli.register(app)
 load_cli.register(app)
 deploy_cli.register(app)
+demo_cli.register(app)
 
 
 def main() -> None:
