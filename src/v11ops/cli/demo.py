@@ -31,8 +31,10 @@ def demo(
         for problem in result.problems:
             console.print(f"[red]problem:[/] {problem}")
         raise typer.Exit(EXIT_FAILED)
-    console.print("[bold green]demo passed[/]: zero failed requests during the good deploy,"
-                  " bad release rolled back, every acknowledged transaction is in the chain")  # fmt: skip
+    console.print(
+        "[bold green]demo passed[/]: zero failed requests during the good deploy,"
+        " bad release rolled back, every acknowledged transaction is in the chain"
+    )
 
 
 def _say(message: str) -> None:
