@@ -125,3 +125,17 @@ def test_deploying_an_unknown_release_is_a_usage_error(stack: Stack) -> None:
     r = stack.cli("deploy", "7.7.7")
     assert r.returncode == 2 and "unknown release '7.7.7'" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_live_instance_that_dies_is_restarted_and_counted(stack: Stack) -> None:
+    import os
+    import signal
+
+    slot, _ = stack.live()
+    pid = stack.status()["slots"][slot]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    stack.wait(lambda: stack.status()["slots"][slot]["restarts"] == 1, timeout=30)
+    stack.wait(lambda: stack.status()["slots"][slot]["alive"], timeout=30)
+    assert stack.status()["slots"][slot]["pid"] != pid
+    stack.wait(lambda: httpx.get(f"{stack.url}/q/health/ready", timeout=2).status_code == 200)
+    assert stack.served_version() == "1.0.0"
