@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from v11ops.cli.errors import EXIT_USAGE, err_console
+from v11ops.cli.errors import err_console, fail
 from v11ops.config import (
     DEFAULT_CONFIG_PATH,
     DEFAULT_CONFIG_YAML,
@@ -37,18 +36,12 @@ FORCE_OPTION = typer.Option(False, "--force", help="Overwrite an existing file."
 JSON_OPTION = typer.Option(False, "--json", help="Print the summary as JSON.")
 
 
-def fail_one_line(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    """Like `errors.fail`, but never wrapped: a long field path stays on one line for grep."""
-    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
-    raise typer.Exit(code)
-
-
 def load_or_fail(path: Path) -> Config:
     """load_config for CLI commands: a bad file is one line on stderr and exit code 2."""
     try:
         return load_config(path)
     except ConfigError as exc:
-        fail_one_line(str(exc))
+        fail(str(exc))
 
 
 def _summary(config: Config) -> dict[str, object]:
@@ -104,7 +97,7 @@ def register(root: typer.Typer) -> None:
     ) -> None:
         """Write a commented default v11ops.yaml that deploys the Aurigraph V11 node."""
         if path.exists() and not force:
-            fail_one_line(f"{path} already exists; pass --force to overwrite it")
+            fail(f"{path} already exists; pass --force to overwrite it")
         write_text_atomically(path, DEFAULT_CONFIG_YAML)
         typer.echo(f"wrote {path}: the V11 node, releases 1.0.0, 1.1.0 and 1.2.0 (bad on purpose)")
         typer.echo(f"next: v11ops config validate --file {path}")

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
+from rich.markup import escape
+
+# Typer vendors click under a private name; these are the exceptions its parser raises.
+from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
 from v11ops import __version__
 from v11ops.cli import config as config_cli
@@ -11,6 +17,7 @@ from v11ops.cli import deploy as deploy_cli
 from v11ops.cli import load as load_cli
 from v11ops.cli import node as node_cli
 from v11ops.cli import router as router_cli
+from v11ops.cli.errors import EXIT_USAGE, err_console
 
 app = typer.Typer(
     name="v11ops",
@@ -45,7 +52,19 @@ demo_cli.register(app)
 
 
 def main() -> None:
-    app()
+    """Run the CLI; a usage mistake (bad option value, missing argument) is one line, exit 2."""
+    try:
+        code = app(standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        typer.echo(exc.ctx.get_help() if exc.ctx else "see `v11ops --help`")
+        sys.exit(EXIT_USAGE)
+    except UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        err_console.print(f"[bold red]error:[/] {escape(exc.format_message())}{hint}")
+        sys.exit(EXIT_USAGE)
+    except typer.Abort:
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
