@@ -15,13 +15,15 @@ pytestmark = pytest.mark.slow
 
 
 class Traffic:
-    """A bounded client loop through the router, counting every failed request."""
+    """A client loop through the router for as long as the `with` block runs (bounded by
+    `max_seconds` and a request count), counting every failed request."""
 
-    def __init__(self, url: str, seconds: float) -> None:
-        self.url, self.seconds = url, seconds
+    def __init__(self, url: str, max_seconds: float = 90.0) -> None:
+        self.url, self.max_seconds = url, max_seconds
         self.ok = 0
         self.failed: list[str] = []
         self.versions: set[str] = set()
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run)
 
     def __enter__(self) -> Traffic:
@@ -29,13 +31,14 @@ class Traffic:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._thread.join(timeout=self.seconds + 30)
+        self._stop.set()
+        self._thread.join(timeout=30)
 
     def _run(self) -> None:
-        end = time.monotonic() + self.seconds
+        end = time.monotonic() + self.max_seconds
         with httpx.Client(timeout=10) as client:
-            for _ in range(100_000):
-                if time.monotonic() > end:
+            for _ in range(200_000):
+                if self._stop.is_set() or time.monotonic() > end:
                     return
                 try:
                     r = client.get(f"{self.url}/api/v11/info")
@@ -50,7 +53,7 @@ class Traffic:
 
 
 def test_a_good_release_is_switched_without_a_failed_request(stack: Stack) -> None:
-    with Traffic(stack.url, seconds=8) as traffic:
+    with Traffic(stack.url) as traffic:
         r = stack.cli("deploy", "1.1.0")
     assert r.returncode == 0, r.stdout + r.stderr
     assert traffic.failed == []
@@ -86,7 +89,7 @@ def test_a_release_failing_after_the_switch_is_rolled_back_to_the_warm_slot(
     stack: Stack, release: str
 ) -> None:
     before = stack.live()
-    with Traffic(stack.url, seconds=6):
+    with Traffic(stack.url):
         r = stack.cli("deploy", release)
     assert r.returncode == 1, r.stdout
     assert stack.live() == before
@@ -101,7 +104,7 @@ def test_a_release_failing_after_the_switch_is_rolled_back_to_the_warm_slot(
 
 def test_rollback_flips_back_to_the_warm_previous_release(stack: Stack) -> None:
     assert stack.cli("deploy", "1.1.0").returncode == 0
-    with Traffic(stack.url, seconds=3) as traffic:
+    with Traffic(stack.url) as traffic:
         r = stack.cli("rollback")
     assert r.returncode == 0, r.stdout + r.stderr
     assert traffic.failed == []
@@ -137,5 +140,11 @@ def test_a_live_instance_that_dies_is_restarted_and_counted(stack: Stack) -> Non
     stack.wait(lambda: stack.status()["slots"][slot]["restarts"] == 1, timeout=30)
     stack.wait(lambda: stack.status()["slots"][slot]["alive"], timeout=30)
     assert stack.status()["slots"][slot]["pid"] != pid
+    from v11ops.config import load_config
+    from v11ops.deploy.client import ControllerClient
+    from v11ops.deploy.daemon import controller_socket
+
+    with ControllerClient(controller_socket(load_config(stack.config))) as client:
+        assert f'v11ops_instance_restarts_total{{slot="{slot}"}} 1.0' in client.metrics()
     stack.wait(lambda: httpx.get(f"{stack.url}/q/health/ready", timeout=2).status_code == 200)
     assert stack.served_version() == "1.0.0"

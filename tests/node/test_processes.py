@@ -200,3 +200,19 @@ def test_node_cli_rejects_bad_input_without_a_traceback(tmp_path: Path) -> None:
         env={"V11_FAULT_ERROR_RATE": "lots", "PATH": "/usr/bin:/bin"},
     )
     assert r.returncode == 2 and "V11_FAULT_ERROR_RATE" in r.stderr
+
+
+def test_logs_are_ecs_json_lines(tmp_path: Path) -> None:
+    node = NodeProcess(free_port(), f"sqlite:///{tmp_path / 'l.db'}", "logger", tmp_path / "n.log")
+    node.start().wait_ready()
+    node.terminate()
+    import json
+
+    lines = [json.loads(line) for line in node.log_path.read_text().splitlines() if line.strip()]
+    assert len(lines) >= 3
+    for doc in lines:
+        assert {"@timestamp", "log.level", "message", "service.name", "service.version"} <= set(doc)
+        assert doc["service.name"] == "aurigraph-v11-node"
+    messages = [d["message"] for d in lines]
+    assert "storage open" in messages and "stopped" in messages
+    assert any(k.startswith("event.") for d in lines for k in d), "context goes under event.*"

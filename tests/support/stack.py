@@ -22,7 +22,9 @@ NODE_COMMAND = [
 ]  # fmt: skip
 
 
-def stack_yaml(router_port: int, window_s: float = 2.0, scale_down_s: float = 1.0) -> str:
+def stack_yaml(
+    router_port: int, window_s: float = 2.0, scale_down_s: float = 1.0, router_kind: str = "builtin"
+) -> str:
     """Fast settings; releases include one bad release of each kind the controller must catch."""
     command = "\n".join(f'    - "{arg}"' for arg in NODE_COMMAND)
     bad_version = "\n".join(
@@ -51,11 +53,12 @@ slots:
   blue: {{port: auto}}
   green: {{port: auto}}
 router:
+  kind: {router_kind}
   listen: 127.0.0.1:{router_port}
   metrics_listen: null
 strategy:
   blue_green:
-    readiness: {{consecutive_passes: 2, interval_s: 0.1, deadline_s: 6}}
+    readiness: {{consecutive_passes: 2, interval_s: 0.1, deadline_s: 20}}
     post_switch_window_s: {window_s}
     scale_down_delay_s: {scale_down_s}
     min_requests: 5
@@ -129,7 +132,7 @@ class Stack:
         raise AssertionError("condition not met in time")
 
 
-def make_stack(root: Path, **settings: float) -> Stack:
+def make_stack(root: Path, **settings: Any) -> Stack:
     port = free_port()
     root.mkdir(parents=True, exist_ok=True)
     (root / "v11ops.yaml").write_text(stack_yaml(port, **settings))

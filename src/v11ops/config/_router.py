@@ -17,6 +17,10 @@ class Nginx(Model):
         default=None, description="where the upstream file is written when mode is include"
     )
     binary: str = "nginx"
+    conf: str = Field(
+        default="/etc/nginx/nginx.conf", description="include mode: the nginx config to test"
+    )
+    pid_file: str = Field(default="/run/nginx.pid", description="include mode: nginx's pid file")
 
     @model_validator(mode="after")
     def _include_needs_a_path(self) -> Nginx:

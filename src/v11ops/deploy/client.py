@@ -78,5 +78,12 @@ class ControllerClient:
     def deployment(self, deployment_id: int) -> dict[str, Any]:
         return dict(self._call("GET", f"/deployments/{deployment_id}"))
 
+    def metrics(self) -> str:
+        """The controller's Prometheus text exposition (instance restarts and more)."""
+        try:
+            return self._http.get("/metrics").text
+        except httpx.TransportError:
+            raise ControllerUnavailable(f"no controller answers at {self.socket_path}") from None
+
     def shutdown(self, stop_slots: bool = True) -> None:
         self._call("POST", "/shutdown", {"stop_slots": stop_slots})

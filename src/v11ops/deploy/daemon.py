@@ -17,14 +17,16 @@ from typing import Any
 
 import structlog
 import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from v11ops.config import Config
 from v11ops.deploy.controller import Controller, DeployRefused
 from v11ops.deploy.reconcile import reconcile
+from v11ops.deploy.routers import router_backend
 from v11ops.deploy.state import StateDB
 from v11ops.deploy.traffic import Traffic
 from v11ops.runtime import ProcessRuntime
@@ -49,6 +51,10 @@ async def _body(request: Request) -> dict[str, Any]:
 
 
 def build_app(ctl: Controller, stop: asyncio.Event) -> Starlette:
+    async def metrics(_: Request) -> Response:
+        # The controller's own counters (instance restarts, ...) from the default registry.
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
     async def health(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "pid": os.getpid()})
 
@@ -104,6 +110,7 @@ def build_app(ctl: Controller, stop: asyncio.Event) -> Starlette:
     return Starlette(
         routes=[
             Route("/health", health),
+            Route("/metrics", metrics),
             Route("/status", status),
             Route("/deployments", deploy, methods=["POST"]),
             Route("/deployments", history),
@@ -137,7 +144,7 @@ def _single_instance(state_dir: Path) -> Any:
 
 async def serve(config: Config) -> None:
     state = StateDB(config.state_path / "state.db")
-    traffic = Traffic(config.admin_socket_path)
+    traffic = Traffic(router_backend(config))
     ctl = Controller(config, state, ProcessRuntime(config.state_path), traffic)
     ctl.stop_slots_on_exit = False
     await reconcile(ctl)

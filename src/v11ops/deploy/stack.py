@@ -17,8 +17,9 @@ from pathlib import Path
 from v11ops.config import Config
 from v11ops.deploy.client import ControllerClient
 from v11ops.deploy.daemon import controller_socket
+from v11ops.deploy.routers import nginx_router
 from v11ops.router.client import RouterClient
-from v11ops.router.errors import RouterError
+from v11ops.router.errors import NginxError, RouterError
 
 
 class StackError(RuntimeError):
@@ -40,6 +41,8 @@ def _cli(*args: str) -> list[str]:
 
 
 def router_alive(config: Config) -> bool:
+    if config.router.kind == "nginx":
+        return nginx_router(config).health()["status"] == "ok"
     try:
         with RouterClient(config.admin_socket_path, timeout_s=2.0) as client:
             client.health()
@@ -52,6 +55,8 @@ def ensure_router(config: Config, timeout_s: float = 15.0) -> bool:
     """Start the builtin router unless it already runs; True when it was started now."""
     if router_alive(config):
         return False
+    if config.router.kind == "nginx":
+        return _start_nginx(config)
     state = config.state_path
     argv = _cli(
         "router", "run", "--listen", config.router.listen,
@@ -63,6 +68,19 @@ def ensure_router(config: Config, timeout_s: float = 15.0) -> bool:
     pid = _spawn(argv, state / "logs" / "router.log")
     (state / "router.pid").write_text(str(pid))
     _wait(lambda: router_alive(config), timeout_s, "router", state / "logs" / "router.log")
+    return True
+
+
+def _start_nginx(config: Config) -> bool:
+    if config.router.nginx.mode == "include":
+        raise StackError(
+            "router.kind nginx in include mode: start your nginx (it includes"
+            f" {config.router.nginx.include_path}); v11ops only writes that file and reloads it"
+        )
+    try:
+        nginx_router(config).start()
+    except (NginxError, OSError) as exc:
+        raise StackError(f"nginx did not start: {exc}") from None
     return True
 
 
@@ -95,6 +113,10 @@ def stop_controller(config: Config, stop_slots: bool = True, timeout_s: float = 
 
 
 def stop_router(config: Config, timeout_s: float = 30.0) -> None:
+    if config.router.kind == "nginx":
+        if config.router.nginx.mode == "own":
+            nginx_router(config).stop(timeout_s)
+        return
     pid = _read_pid(config.state_path / "router.pid")
     if pid is None or not _running(pid):
         return

@@ -1,7 +1,9 @@
 """The controller's view of the router: switch traffic to a slot, read the window's traffic.
 
-The builtin router is reached over its admin socket (a blocking client, run in a thread so the
-controller's event loop never stalls on it).
+Either router kind serves: the builtin router through its admin socket, or nginx through
+render + test + confirmed reload. Both clients block, so calls run in a thread and the
+controller's event loop never stalls. Only the builtin router counts requests per target; with
+nginx the post-switch window judges health alone (and says so in its evidence).
 """
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Protocol
 
 from v11ops.router.client import RouterClient
+from v11ops.router.routing import DrainResult
 from v11ops.router.stats import RouterStats
 from v11ops.router.table import RouteTable, Target
 
@@ -35,12 +38,24 @@ class WindowTraffic:
         return self.errors_5xx / self.requests if self.requests else None
 
 
+class RouterBackend(Protocol):
+    def get_routes(self) -> RouteTable: ...
+    def set_routes(self, table: RouteTable) -> RouteTable: ...
+    def drain(self, target: str, timeout_s: float = 30.0) -> DrainResult: ...
+
+
 class Traffic:
-    def __init__(self, admin_socket: Path, timeout_s: float = 10.0) -> None:
-        self._client = RouterClient(admin_socket, timeout_s=timeout_s)
+    def __init__(self, backend: RouterBackend) -> None:
+        self._client = backend
+
+    @property
+    def counts_requests(self) -> bool:
+        """True when the router counts requests per target (the builtin router does)."""
+        return isinstance(self._client, RouterClient)
 
     def close(self) -> None:
-        self._client.close()
+        if isinstance(self._client, RouterClient):
+            self._client.close()
 
     async def routes(self) -> RouteTable:
         return await asyncio.to_thread(self._client.get_routes)
@@ -69,9 +84,15 @@ class Traffic:
             "waited_s": result.waited_s,
         }
 
-    async def snapshot(self) -> RouterStats:
+    async def snapshot(self) -> RouterStats | None:
+        if not isinstance(self._client, RouterClient):
+            return None
         return await asyncio.to_thread(self._client.stats)
 
-    async def window(self, slot: str, since: RouterStats) -> WindowTraffic:
-        part = (await self.snapshot()).since(since).slot(slot)
+    async def window(self, slot: str, since: RouterStats | None) -> WindowTraffic | None:
+        """The slot's traffic since `since`; None when the router cannot count it."""
+        now = await self.snapshot()
+        if now is None or since is None:
+            return None
+        part = now.since(since).slot(slot)
         return WindowTraffic(part.requests, part.responses_5xx, part.latency_quantile(0.99))

@@ -23,7 +23,7 @@ async def post_switch_window(
     ready_url: str,
     is_alive: Callable[[], bool],
     traffic: Traffic,
-    baseline: RouterStats,
+    baseline: RouterStats | None,
     policy: BlueGreen,
     length_s: float,
 ) -> GateResult:
@@ -34,7 +34,7 @@ async def post_switch_window(
     """
     began = time.monotonic()
     health_failures = 0
-    observed = WindowTraffic(0, 0, None)
+    observed: WindowTraffic | None = WindowTraffic(0, 0, None)
     async with httpx.AsyncClient(timeout=2.0) as client:
         while True:
             if not is_alive():
@@ -46,7 +46,7 @@ async def post_switch_window(
                     policy,
                 )  # fmt: skip
             observed = await traffic.window(slot, baseline)
-            broken = _broken_limit(observed, policy)
+            broken = None if observed is None else _broken_limit(observed, policy)
             if broken is not None:
                 return _result(began, False, *broken, observed, policy)
             if time.monotonic() - began >= length_s:
@@ -78,15 +78,22 @@ def _result(
     check: str,
     observed: str,
     expected: str,
-    w: WindowTraffic,
+    w: WindowTraffic | None,
     policy: BlueGreen,
 ) -> GateResult:
+    verdict = Evidence(check=check, observed=observed, expected=expected, passed=passed)
+    if w is None:
+        note = "this router kind does not count requests per slot: only health was judged"
+        unknown = Evidence(check="traffic", observed=None, expected=None, passed=True, note=note)
+        return GateResult(
+            "post_switch_window", passed, [verdict, unknown], time.monotonic() - began
+        )
     judged = w.requests >= policy.min_requests
     traffic_note = f"{w.requests} requests, {w.errors_5xx} 5xx" + (
         "" if judged else f" (fewer than {policy.min_requests}: error rate not judged)"
     )
     evidence = [
-        Evidence(check=check, observed=observed, expected=expected, passed=passed),
+        verdict,
         Evidence(
             check="traffic",
             observed={

@@ -151,6 +151,10 @@ class NginxRouter:
         """The table last applied (empty if none yet)."""
         return load_table(self.layout.routes_file) or RouteTable()
 
+    def get_routes(self) -> RouteTable:
+        """Same as `routes()`, under `RouterClient`'s name, so either serves the controller."""
+        return self.routes()
+
     def set_routes(self, table: RouteTable) -> RouteTable:
         """Render, `nginx -t`, reload and confirm; on a failed test nothing changes."""
         self._set_routes(table)
