@@ -16,6 +16,7 @@ from v11ops.cli import demo as demo_cli
 from v11ops.cli import deploy as deploy_cli
 from v11ops.cli import load as load_cli
 from v11ops.cli import node as node_cli
+from v11ops.cli import preflight as preflight_cli
 from v11ops.cli import router as router_cli
 from v11ops.cli.errors import EXIT_USAGE, err_console
 
@@ -49,6 +50,7 @@ config_cli.register(app)
 load_cli.register(app)
 deploy_cli.register(app)
 demo_cli.register(app)
+preflight_cli.register(app)
 
 
 def main() -> None:
