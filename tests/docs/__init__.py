@@ -1,0 +1,1 @@
+"""The docs as tests: runnable blocks run, links and anchors resolve."""
