@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -20,6 +19,7 @@ from v11node.ledger.transaction import Transaction
 from v11node.metrics import NodeMetrics
 from v11node.producer import BlockProducer, ProducerSettings
 from v11node.storage import LedgerStorage, StorageError, open_storage
+from v11node.verifier import Verifier
 from v11node.writer import WriteQueue
 
 log = structlog.get_logger("v11node.node")
@@ -41,6 +41,8 @@ class NodeSettings:
     admin_key: str | None = None
     rate_limit_per_s: float = 0.0  # per client address; 0 disables
     verify_threads: int = field(default_factory=lambda: os.cpu_count() or 2)
+    # Worker processes that verify signatures off this process's GIL; 0: threads only.
+    verify_processes: int = field(default_factory=lambda: os.cpu_count() or 2)
     faults: Faults = field(default_factory=Faults)
 
 
@@ -54,7 +56,7 @@ class Node:
         self.storage: LedgerStorage | None = None
         self.writer: WriteQueue | None = None
         self.producer: BlockProducer | None = None
-        self.verifier = ThreadPoolExecutor(settings.verify_threads, thread_name_prefix="v11-verify")
+        self.verifier = Verifier(settings.verify_processes, settings.verify_threads)
         self.started = False
         self.storage_ready = False
         self.draining = False
@@ -65,6 +67,7 @@ class Node:
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
         self.started = True
+        await self.verifier.start()
         storage = await asyncio.to_thread(open_storage, self.settings.db_url)
         self.storage = storage
         self.metrics.attach_storage(storage)
@@ -117,7 +120,7 @@ class Node:
             await self.producer.stop()
         if self.writer is not None:
             await asyncio.to_thread(self.writer.close)
-        self.verifier.shutdown(wait=True)
+        await self.verifier.close()
         if self.storage is not None:
             self.storage.close()
         self.metrics.detach()
@@ -158,16 +161,7 @@ class Node:
     # -- transactions --------------------------------------------------------------------------
     async def verify_all(self, txs: list[Transaction]) -> list[int]:
         """Indices of transactions whose signature fails, verified on all cores."""
-        loop = asyncio.get_running_loop()
-        chunk = max(len(txs) // self.settings.verify_threads, 64)
-        parts = [txs[i : i + chunk] for i in range(0, len(txs), chunk)]
-        results = await asyncio.gather(
-            *(loop.run_in_executor(self.verifier, _verify_chunk, p) for p in parts)
-        )
-        bad: list[int] = []
-        for n, part_bad in enumerate(results):
-            bad.extend(n * chunk + i for i in part_bad)
-        return bad
+        return await self.verifier.verify([(t.sender, t.signing_bytes(), t.signature) for t in txs])
 
     async def accept(self, txs: list[Transaction]) -> list[bytes]:
         """Store verified transactions durably; returns their hashes once committed to disk."""
@@ -177,10 +171,6 @@ class Node:
         await self.writer.insert_pending(rows)
         self.metrics.transactions.labels("PENDING").inc(len(rows))
         return [h for h, _, _ in rows]
-
-
-def _verify_chunk(txs: list[Transaction]) -> list[int]:
-    return [i for i, tx in enumerate(txs) if not tx.verify()]
 
 
 def _genesis(allocation: dict[bytes, int]) -> Block:

@@ -22,7 +22,7 @@ from v11node.storage.base import (
     BlockCommit,
     FencingError,
     LedgerStorage,
-    PendingTx,
+    PendingRow,
     StorageError,
 )
 from v11node.writer import WriteQueue
@@ -106,7 +106,7 @@ class BlockProducer:
         self.metrics.is_leader.set(1 if leader else 0)
 
     async def _produce(self) -> None:
-        batch = await asyncio.to_thread(self.storage.pending_batch, self.settings.max_block_txs)
+        batch = await asyncio.to_thread(self.storage.pending_for_block, self.settings.max_block_txs)
         if not batch:
             return
         started = time.perf_counter()
@@ -114,12 +114,12 @@ class BlockProducer:
             self.tip = await asyncio.to_thread(self.storage.latest_block)
         tip = self.tip
         assert tip is not None, "the genesis block is written before the producer starts"
-        addresses = {p.tx.sender for p in batch} | {p.tx.recipient for p in batch}
+        addresses = {p[1] for p in batch} | {p[2] for p in batch}
         accounts = await asyncio.to_thread(self.storage.get_accounts, addresses)
-        rows = [(p.tx.sender, p.tx.recipient, p.tx.amount, p.tx.nonce) for p in batch]
+        rows = [(p[1], p[2], p[3], p[4]) for p in batch]
         outcome = apply_transactions(rows, accounts)
         now_ms = int(time.time() * 1000)
-        confirmed = [batch[i].hash for i in outcome.confirmed]
+        confirmed = [batch[i][0] for i in outcome.confirmed]
         block = None
         if confirmed:
             header = BlockHeader(
@@ -135,7 +135,7 @@ class BlockProducer:
         commit = BlockCommit(
             block=block or tip,
             confirmed=confirmed,
-            rejected=[(batch[i].hash, reason) for i, reason in outcome.rejected],
+            rejected=[(batch[i][0], reason) for i, reason in outcome.rejected],
             accounts=outcome.accounts,
             decided_ms=now_ms,
         )
@@ -165,7 +165,7 @@ class BlockProducer:
 
     def _record(
         self,
-        batch: list[PendingTx],
+        batch: list[PendingRow],
         confirmed: list[int],
         rejected: int,
         now_ms: int,
@@ -180,8 +180,9 @@ class BlockProducer:
         m.transactions.labels("CONFIRMED").inc(len(confirmed))
         m.transactions.labels("REJECTED").inc(rejected)
         m.failed.inc(rejected)
+        observe = m.tx_duration.observe
         for i in confirmed:
-            m.tx_duration.observe(max(now_ms - batch[i].accepted_ms, 0) / 1000)
+            observe(max(now_ms - batch[i][5], 0) / 1000)
 
     def yield_hold(self) -> None:
         self._hold_until = time.monotonic() + self.settings.yield_hold_s

@@ -233,3 +233,17 @@ def test_openapi_document_is_served(client: TestClient) -> None:
     doc = client.get("/q/openapi").json()
     assert "/api/v11/transactions" in doc["paths"]
     assert "TransactionIn" in doc["components"]["schemas"]
+
+
+def test_admin_routes_refuse_proxied_calls_without_an_admin_key(client: TestClient) -> None:
+    proxied = client.post("/admin/v11/producer/yield", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert proxied.status_code == 403
+    assert client.get("/api/v11/consensus/status").json()["role"] == "LEADER", "nothing changed"
+
+
+def test_an_admin_key_guards_admin_routes(tmp_path: Path) -> None:
+    with _client(f"sqlite:///{tmp_path / 'a.db'}", admin_key="adm1n") as c:
+        _wait_ready(c)
+        assert c.post("/admin/v11/producer/yield").status_code == 401
+        ok = c.post("/admin/v11/producer/yield", headers={"X-Admin-Key": "adm1n"})
+        assert ok.status_code == 200 and ok.json()["released"] is True

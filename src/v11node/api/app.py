@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -16,6 +15,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from v11node import NODE_NAME
 from v11node.api.guards import LOOPBACK_PREFIXES, RateLimiter, client_address, key_matches
@@ -101,37 +101,63 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def _install_middleware(app: FastAPI, node: Node) -> None:
-    metrics = node.metrics
-    faults = node.settings.faults
-    rng = random.Random(0xA11)  # seeded: fault injection is repeatable run to run
-    limiter = RateLimiter(node.settings.rate_limit_per_s)
+    app.add_middleware(_ObserveMiddleware, node=node)
 
-    @app.middleware("http")
-    async def _observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+
+class _ObserveMiddleware:
+    """Per-request metrics (method, route template, status), rate limit and fault hooks.
+
+    A pure ASGI middleware: Starlette's `BaseHTTPMiddleware` (`@app.middleware("http")`) runs
+    every request through extra tasks and memory streams, which costs more than the handler."""
+
+    def __init__(self, app: ASGIApp, node: Node) -> None:
+        self.app = app
+        self.metrics = node.metrics
+        self.faults = node.settings.faults
+        self.rng = random.Random(0xA11)  # seeded: fault injection is repeatable run to run
+        self.limiter = RateLimiter(node.settings.rate_limit_per_s)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
-        path = request.url.path
-        response = await _guarded(request, call_next, path)
-        route = request.scope.get("route")
-        uri = getattr(route, "path", None) or ("NOT_FOUND" if response.status_code == 404 else "?")
-        metrics.http.labels(request.method, uri, str(response.status_code)).observe(
+        status = 500
+        guard = self._guard(scope) if scope["path"].startswith("/api/") else None
+        if guard is not None:
+            response = await guard
+            if response is not None:
+                await response(scope, receive, send)
+                self._observe(scope, response.status_code, started)
+                return
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            self._observe(scope, status, started)
+
+    async def _guard(self, scope: Scope) -> Response | None:
+        if self.limiter.rate > 0 and not self.limiter.allow(client_address(Request(scope))):
+            self.metrics.rate_limited.inc()
+            return problem(429, "Too many requests", "per-client rate limit exceeded")
+        if self.faults.latency_ms:
+            await asyncio.sleep(self.faults.latency_ms / 1000)
+        if self.faults.should_fail(self.rng):
+            return problem(500, "Injected fault", "V11_FAULT_ERROR_RATE is set on this node")
+        return None
+
+    def _observe(self, scope: Scope, status: int, started: float) -> None:
+        route = scope.get("route")
+        uri = getattr(route, "path", None) or ("NOT_FOUND" if status == 404 else "?")
+        self.metrics.http.labels(scope["method"], uri, str(status)).observe(
             time.perf_counter() - started
         )
-        return response
-
-    async def _guarded(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]], path: str
-    ) -> Response:
-        if path.startswith("/api/"):
-            if not limiter.allow(client_address(request)):
-                metrics.rate_limited.inc()
-                return problem(429, "Too many requests", "per-client rate limit exceeded")
-            if faults.latency_ms:
-                await asyncio.sleep(faults.latency_ms / 1000)
-            if faults.should_fail(rng):
-                return problem(500, "Injected fault", "V11_FAULT_ERROR_RATE is set on this node")
-        return await call_next(request)
 
 
 # -- health and metrics ----------------------------------------------------------------------------
@@ -338,6 +364,9 @@ def _parse_transactions(raw: bytes, max_batch: int) -> list[Transaction] | Respo
     batch = doc.get("transactions") if isinstance(doc, dict) else None
     if isinstance(batch, list) and len(batch) > max_batch:
         return problem(413, "Batch too large", f"batch of {len(batch)}; at most {max_batch}")
+    fast = _parse_fast(doc)
+    if fast is not None:
+        return fast
     try:
         parsed = _BODY.validate_python(doc)
     except ValidationError as exc:
@@ -359,6 +388,60 @@ def _parse_transactions(raw: bytes, max_batch: int) -> list[Transaction] | Respo
                 signature=bytes.fromhex(item.signature),
             )
         )
+    return txs
+
+
+_TX_KEYS = frozenset(("sender", "recipient", "amount", "nonce", "memo", "signature"))
+_MAX_INT = 2**63 - 1
+
+
+def _parse_fast(doc: object) -> list[Transaction] | None:
+    """The common case without pydantic: a well-formed transaction or batch, checked against the
+    same rules as the schemas (`TransactionIn`). Anything it does not accept, it hands back (None)
+    to the pydantic path, which then names the field: the error responses are the pydantic ones."""
+    if type(doc) is not dict:
+        return None
+    if len(doc) == 1 and "transactions" in doc:
+        items = doc["transactions"]
+        if type(items) is not list or not items:
+            return None
+    else:
+        items = [doc]
+    txs: list[Transaction] = []
+    append = txs.append
+    fromhex = bytes.fromhex
+    for item in items:
+        if type(item) is not dict or not item.keys() <= _TX_KEYS:
+            return None
+        try:
+            sender, recipient, amount = item["sender"], item["recipient"], item["amount"]
+            nonce, signature = item["nonce"], item["signature"]
+        except KeyError:
+            return None
+        memo = item.get("memo", "")
+        if (
+            type(sender) is not str
+            or type(recipient) is not str
+            or type(signature) is not str
+            or type(amount) is not int
+            or type(nonce) is not int
+            or type(memo) is not str
+            or len(sender) != 64
+            or len(recipient) != 64
+            or len(signature) != 128
+            or not 0 < amount <= _MAX_INT
+            or not 0 < nonce <= _MAX_INT
+            or len(memo) > MAX_MEMO_BYTES
+            or (memo and len(memo.encode()) > MAX_MEMO_BYTES)
+        ):
+            return None
+        try:  # bytes.fromhex skips whitespace: the lengths below reject it, as the pattern does
+            sender_b, recipient_b, sig_b = fromhex(sender), fromhex(recipient), fromhex(signature)
+        except ValueError:
+            return None
+        if len(sender_b) != 32 or len(recipient_b) != 32 or len(sig_b) != 64:
+            return None
+        append(Transaction(sender_b, recipient_b, amount, nonce, memo, sig_b))
     return txs
 
 
@@ -434,13 +517,22 @@ def _write_routes(app: FastAPI, node: Node) -> None:
             if not key_matches(request.headers.get("x-admin-key"), (settings.admin_key,)):
                 node.metrics.auth_failures.inc()
                 return problem(401, "Unauthorized", "a valid X-Admin-Key header is required")
-        elif not client_address_is_loopback(request):
-            return problem(403, "Forbidden", "admin routes need an admin key off loopback")
+        elif not is_direct_loopback_call(request):
+            return problem(
+                403,
+                "Forbidden",
+                "without an admin key, admin routes answer only direct loopback calls",
+            )
         if node.producer is None:
             return problem(503, "Not ready", "the producer has not started")
         return JsonResponse(await node.producer.yield_lease())
 
 
-def client_address_is_loopback(request: Request) -> bool:
+def is_direct_loopback_call(request: Request) -> bool:
+    """A caller on this host that did not come through a proxy.
+
+    Behind the router (or nginx) every request arrives from loopback, so the peer address alone
+    would let any client reach /admin; a proxy always adds X-Forwarded-For, a direct call does not.
+    """
     host = request.client.host if request.client else ""
-    return host.startswith(LOOPBACK_PREFIXES)
+    return host.startswith(LOOPBACK_PREFIXES) and "x-forwarded-for" not in request.headers

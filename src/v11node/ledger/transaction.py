@@ -22,9 +22,10 @@ import hashlib
 import struct
 from dataclasses import dataclass
 
-from nacl.bindings import crypto_sign, crypto_sign_open
-from nacl.exceptions import BadSignatureError
+from nacl.bindings import crypto_sign
 from nacl.signing import SigningKey
+
+from v11node.crypto import verify_detached
 
 DOMAIN = b"AURIGRAPH-V11-TX\x01"
 MAX_MEMO_BYTES = 256
@@ -63,12 +64,8 @@ def canonical_bytes(sender: bytes, recipient: bytes, amount: int, nonce: int, me
 
 
 def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> bool:
-    # libsodium through PyNaCl's cffi bindings releases the GIL, so threads verify in parallel.
-    try:
-        crypto_sign_open(signature + message, public_key)
-    except (BadSignatureError, ValueError):
-        return False
-    return True
+    # libsodium's detached verification (see v11node.crypto); it releases the GIL.
+    return verify_detached(public_key, message, signature)
 
 
 def sign(signing_key: SigningKey, message: bytes) -> bytes:

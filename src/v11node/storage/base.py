@@ -50,6 +50,10 @@ class PendingTx:
     accepted_ms: int
 
 
+# (hash, sender, recipient, amount, nonce, accepted_ms)
+PendingRow = tuple[bytes, bytes, bytes, int, int, int]
+
+
 @dataclass(frozen=True, slots=True)
 class TxRecord:
     hash: bytes
@@ -186,13 +190,17 @@ class LedgerStorage(ABC):
             for h, t, ms in rows
         ]
         with self._write() as cur:
-            cur.executemany(
-                self._sql(
-                    f"INSERT INTO transactions ({_TX_COLUMNS}, status, accepted_ms)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, 'PENDING', ?) ON CONFLICT (hash) DO NOTHING"
-                ),
-                params,
-            )
+            self._insert_pending_rows(cur, params)
+
+    def _insert_pending_rows(self, cur: Cursor, params: list[tuple[Any, ...]]) -> None:
+        """Insert in list order (the arrival order the producer follows)."""
+        cur.executemany(
+            self._sql(
+                f"INSERT INTO transactions ({_TX_COLUMNS}, status, accepted_ms)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 'PENDING', ?) ON CONFLICT (hash) DO NOTHING"
+            ),
+            params,
+        )
 
     def pending_batch(self, limit: int) -> list[PendingTx]:
         with self._read() as cur:
@@ -209,6 +217,22 @@ class LedgerStorage(ABC):
                 seq=int(r[0]), hash=bytes(r[1]), tx=_tx_from_row(r[1:]), accepted_ms=int(r[8])
             )
             for r in rows
+        ]
+
+    def pending_for_block(self, limit: int) -> list[PendingRow]:
+        """What the block producer needs of the oldest pending transactions, in arrival order:
+        (hash, sender, recipient, amount, nonce, accepted_ms); no signatures, no objects."""
+        with self._read() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT hash, sender, recipient, amount, nonce, accepted_ms FROM transactions"
+                    " WHERE status = 'PENDING' ORDER BY seq LIMIT ?"
+                ),
+                (limit,),
+            )
+            rows = cur.fetchall()
+        return [
+            (bytes(r[0]), bytes(r[1]), bytes(r[2]), int(r[3]), int(r[4]), int(r[5])) for r in rows
         ]
 
     def pending_count(self) -> int:
@@ -376,7 +400,12 @@ class LedgerStorage(ABC):
                 )
             if write_block:
                 self._insert_block(cur, commit.block)
-            height = commit.block.header.height
+            self._write_effects(cur, commit)
+
+    def _write_effects(self, cur: Cursor, commit: BlockCommit) -> None:
+        """Statuses and balances of one block (inside the fenced block transaction)."""
+        height = commit.block.header.height
+        if commit.confirmed:
             cur.executemany(
                 self._sql(
                     "UPDATE transactions SET status = 'CONFIRMED', block_height = ?,"
@@ -384,6 +413,7 @@ class LedgerStorage(ABC):
                 ),
                 [(height, i, commit.decided_ms, h) for i, h in enumerate(commit.confirmed)],
             )
+        if commit.rejected:
             cur.executemany(
                 self._sql(
                     "UPDATE transactions SET status = 'REJECTED', reason = ?, decided_ms = ?"
@@ -391,6 +421,7 @@ class LedgerStorage(ABC):
                 ),
                 [(reason, commit.decided_ms, h) for h, reason in commit.rejected],
             )
+        if commit.accounts:
             cur.executemany(
                 self._sql(
                     "INSERT INTO accounts (address, balance, nonce) VALUES (?, ?, ?)"

@@ -4,12 +4,13 @@ nodes share for the producer lease; the lease row is locked FOR UPDATE inside ea
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from v11node.storage.base import Cursor, LedgerStorage, StorageError
+from v11node.storage.base import BlockCommit, Cursor, LedgerStorage, StorageError
 
 _DDL = [
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -82,6 +83,63 @@ class PostgresStorage(LedgerStorage):
 
     def _sql(self, query: str) -> str:
         return query.replace("?", "%s")
+
+    # -- bulk statements: one statement over arrays instead of one per row ---------------------
+    def _insert_pending_rows(self, cur: Cursor, params: list[tuple[Any, ...]]) -> None:
+        if not params:
+            return
+        cols = list(zip(*params, strict=True))
+        # WITH ORDINALITY ... ORDER BY: rows take their seq in list (arrival) order.
+        cur.execute(
+            "INSERT INTO transactions (hash, sender, recipient, amount, nonce, memo, signature,"
+            " status, accepted_ms)"
+            " SELECT h, s, r, a, n, m, g, 'PENDING', t FROM unnest("
+            "%s::bytea[], %s::bytea[], %s::bytea[], %s::bigint[], %s::bigint[], %s::text[],"
+            " %s::bytea[], %s::bigint[]) WITH ORDINALITY AS v(h, s, r, a, n, m, g, t, i)"
+            " ORDER BY i ON CONFLICT (hash) DO NOTHING",
+            [list(c) for c in cols],
+        )
+
+    def _write_effects(self, cur: Cursor, commit: BlockCommit) -> None:
+        if commit.confirmed:
+            cur.execute(
+                "UPDATE transactions SET status = 'CONFIRMED', block_height = %s,"
+                " block_index = v.i - 1, decided_ms = %s"
+                " FROM unnest(%s::bytea[]) WITH ORDINALITY AS v(h, i)"
+                " WHERE transactions.hash = v.h AND transactions.status = 'PENDING'",
+                (commit.block.header.height, commit.decided_ms, list(commit.confirmed)),
+            )
+        if commit.rejected:
+            cur.execute(
+                "UPDATE transactions SET status = 'REJECTED', reason = v.reason, decided_ms = %s"
+                " FROM unnest(%s::bytea[], %s::text[]) AS v(h, reason)"
+                " WHERE transactions.hash = v.h AND transactions.status = 'PENDING'",
+                (
+                    commit.decided_ms,
+                    [h for h, _ in commit.rejected],
+                    [r for _, r in commit.rejected],
+                ),
+            )
+        if commit.accounts:
+            items = sorted(commit.accounts.items())  # a fixed order: no deadlock between writers
+            cur.execute(
+                "INSERT INTO accounts (address, balance, nonce)"
+                " SELECT * FROM unnest(%s::bytea[], %s::bigint[], %s::bigint[])"
+                " ON CONFLICT (address) DO UPDATE SET balance = excluded.balance,"
+                " nonce = excluded.nonce",
+                ([a for a, _ in items], [b for _, (b, _) in items], [n for _, (_, n) in items]),
+            )
+
+    def get_accounts(self, addresses: Iterable[bytes]) -> dict[bytes, tuple[int, int]]:
+        wanted = list(set(addresses))
+        if not wanted:
+            return {}
+        with self._read() as cur:
+            cur.execute(
+                "SELECT address, balance, nonce FROM accounts WHERE address = ANY(%s::bytea[])",
+                (wanted,),
+            )
+            return {bytes(a): (int(b), int(n)) for a, b, n in cur.fetchall()}
 
     def pool_stats(self) -> tuple[int, int, int]:
         stats = self._pool.get_stats()
