@@ -16,40 +16,26 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from v11ops.router import NginxRouter, RouterClient, RouterUnavailable, RouteTable, Target
-
-NGINX = Path("/usr/sbin/nginx")
-WRK = Path("/usr/bin/wrk")
-
-UPSTREAM_CONF = """\
-{user}worker_processes 1;
-daemon on;
-pid {dir}/upstream.pid;
-error_log {dir}/upstream-error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path {dir}/t1; proxy_temp_path {dir}/t2; fastcgi_temp_path {dir}/t3;
-    uwsgi_temp_path {dir}/t4; scgi_temp_path {dir}/t5;
-    server {{
-        listen 127.0.0.1:{port};
-        location / {{ return 200 "ok"; }}
-    }}
-}}
-"""
+from _common import (
+    NGINX,
+    WRK,
+    cpu_seconds,
+    free_port,
+    machine,
+    nginx_workers,
+    start_builtin,
+    start_upstream,
+)
+from _common import wrk_latency_ms as _latency
+from v11ops.router import NginxRouter, RouteTable, Target
 
 
 @dataclass
@@ -60,34 +46,6 @@ class Result:
     p99_ms: float
     errors: int
     cpu_us_per_request: float  # CPU (user+sys) of the process under test, per request
-
-
-def _cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.machine()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time consumed so far by `pids`."""
-    ticks = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def nginx_workers(pid_file: Path) -> list[int]:
-    """Worker pids of the nginx master whose pid is in `pid_file`."""
-    master = int(pid_file.read_text())
-    return [int(p) for p in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
 
 
 def run_wrk(name: str, url: str, duration: int, connections: int, pids: list[int]) -> Result:
@@ -103,41 +61,6 @@ def run_wrk(name: str, url: str, duration: int, connections: int, pids: list[int
     errors += int(non2xx.group(1)) if non2xx else 0
     p50, p99 = _latency(text, "50%"), _latency(text, "99%")
     return Result(name, rps, p50, p99, errors, 1e6 * cpu / max(done, 1))
-
-
-def _latency(text: str, pct: str) -> float:
-    match = re.search(rf"{re.escape(pct)}\s+([\d.]+)(us|ms|s)\b", text)
-    assert match, text
-    value, unit = float(match.group(1)), match.group(2)
-    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-
-def start_upstream(work: Path) -> tuple[int, Path]:
-    port = free_port()
-    conf = work / "upstream.conf"
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    conf.write_text(UPSTREAM_CONF.format(user=user, dir=work, port=port))
-    subprocess.run([str(NGINX), "-c", str(conf), "-p", str(work)], check=True)
-    return port, work / "upstream.pid"
-
-
-def start_builtin(work: Path, upstream: str) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    sock = work / "router.sock"
-    command = [sys.executable, "-c", "from v11ops.cli.main import main; main()", "router", "run"]
-    command += ["--listen", f"127.0.0.1:{port}", "--admin-socket", str(sock)]
-    command += ["--state-file", str(work / "router-state.json"), "--target", f"blue={upstream}"]
-    proc = subprocess.Popen(command)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            with RouterClient(sock, timeout_s=1) as client:
-                client.health()
-                return proc, port
-        except RouterUnavailable:
-            time.sleep(0.05)
-    proc.kill()
-    raise SystemExit("builtin router did not start")
 
 
 def main() -> None:
@@ -210,11 +133,6 @@ def median_result(results: list[Result]) -> Result:
     """The run with the median requests/s (its latencies come with it)."""
     ordered = sorted(results, key=lambda r: r.requests_per_s)
     return ordered[len(ordered) // 2]
-
-
-def machine() -> str:
-    """CPU model and core count."""
-    return f"{_cpu_model()}, {os.cpu_count()} cores"
 
 
 def report(title: str, rounds: list[list[Result]], args: argparse.Namespace, conns: int) -> None:

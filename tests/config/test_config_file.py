@@ -88,7 +88,7 @@ def test_a_minimal_config_gets_the_documented_defaults(tmp_path: Path) -> None:
     bg = config.strategy.blue_green
     assert (bg.readiness.consecutive_passes, bg.readiness.interval_s) == (3, 0.2)
     assert config.readiness_deadline_s == 30
-    assert (bg.post_switch_window_s, bg.scale_down_delay_s, bg.max_error_rate) == (10, 30, 0.01)
+    assert (bg.post_switch_window_s, bg.scale_down_delay_s, bg.max_error_rate) == (10, 30, 0.001)
     assert bg.preview is False
     assert config.slot_port("blue") == 9003
     assert config.slot_port("green") == 9004

@@ -141,10 +141,30 @@ def test_a_live_instance_that_dies_is_restarted_and_counted(stack: Stack) -> Non
     stack.wait(lambda: stack.status()["slots"][slot]["alive"], timeout=30)
     assert stack.status()["slots"][slot]["pid"] != pid
     from v11ops.config import load_config
-    from v11ops.deploy.client import ControllerClient
-    from v11ops.deploy.daemon import controller_socket
+    from v11ops.deploy.client import ControllerClient, controller_socket
 
     with ControllerClient(controller_socket(load_config(stack.config))) as client:
         assert f'v11ops_instance_restarts_total{{slot="{slot}"}} 1.0' in client.metrics()
     stack.wait(lambda: httpx.get(f"{stack.url}/q/health/ready", timeout=2).status_code == 200)
     assert stack.served_version() == "1.0.0"
+
+
+def test_abort_stops_a_running_gate_and_traffic_never_moves(stack: Stack) -> None:
+    assert stack.cli("deploy", "never-ready", "--no-wait").returncode == 0
+    stack.wait(lambda: any(
+        s["name"] == "readiness"
+        for s in json.loads(stack.cli("history", "1", "--explain", "--json").stdout)[0]["steps"]
+    ))  # fmt: skip
+    assert stack.cli("abort").returncode == 0
+    stack.wait(lambda: stack.status()["deploying"] is False, timeout=30)
+    detail = json.loads(stack.cli("history", "1", "--json").stdout)[0]
+    assert detail["status"] == "aborted" and detail["reason"] == "aborted by the operator"
+    assert stack.served_version() == "1.0.0"
+
+
+def test_a_release_added_to_the_file_is_deployable_without_a_restart(stack: Stack) -> None:
+    text = stack.config.read_text().replace('  "1.1.0": {}\n', '  "1.1.0": {}\n  "1.3.0": {}\n')
+    stack.config.write_text(text)
+    r = stack.cli("deploy", "1.3.0")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert stack.served_version() == "1.3.0"

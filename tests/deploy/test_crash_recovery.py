@@ -4,8 +4,6 @@ healthy release, the deployment has one consistent final state and no process is
 from __future__ import annotations
 
 import json
-import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from v11ops.config import load_config
 from v11ops.deploy.crashpoints import ENV as CRASH_ENV
 from v11ops.deploy.stack import controller_alive, ensure_controller, stop_controller
 from v11ops.runtime import MARKER_ENV
+from v11ops.runtime._procfs import processes_with_env
 
 pytestmark = pytest.mark.slow
 
@@ -33,21 +32,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     s.cli("down", timeout=120)
 
 
-def _processes_marked_for(state_dir: Path) -> set[int]:
-    pids = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if stat.split(")")[-1].split()[0] == "Z":
-            continue
-        if any(v.startswith(f"{MARKER_ENV}={state_dir}::".encode()) for v in environ):
-            pids.add(int(entry.name))
-    return pids
+def _instances_with_processes(state_dir: Path) -> set[str]:
+    """Instance ids of every running process started for this stack (a node's own worker
+    processes carry its instance id too)."""
+    marked = processes_with_env(MARKER_ENV, f"{state_dir}::")
+    return {value.split("::", 1)[1] for value in marked.values()}
+
+
+def _instance_ids_of(state_dir: Path, pids: set[int]) -> set[str]:
+    records = [json.loads(p.read_text()) for p in (state_dir / "instances").glob("*.json")]
+    return {r["id"] for r in records if r["pid"] in pids}
 
 
 @pytest.mark.parametrize(("step", "phase"), CASES, ids=[f"{s}-{p}" for s, p in CASES])
@@ -78,8 +72,6 @@ def test_controller_killed_at_a_step_recovers_to_a_healthy_release(
     stack.wait(lambda: all(s["role"] in ("live", "idle") for s in stack.status()["slots"].values()))
     status = stack.status()
     owned = {s["pid"] for s in status["slots"].values() if s["alive"]}
-    marked = _processes_marked_for(config.state_path)
-    assert marked == owned, (marked, status["slots"])
     assert len(owned) == 1
-    time.sleep(0.1)
-    assert os.path.exists(config.state_path / "state.db")
+    running = _instances_with_processes(config.state_path)
+    assert running == _instance_ids_of(config.state_path, owned), (running, status["slots"])

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from v11ops.config import Config
-from v11ops.deploy.daemon import controller_socket
+from v11ops.deploy.client import controller_socket
 from v11ops.deploy.state import StateDB
 from v11ops.preflight import Status, judge_deploy_lock
 

@@ -60,8 +60,9 @@ def test_start_runs_the_release_in_its_own_group_with_a_slot_log_and_a_record(
         assert record["fingerprint"] == release.fingerprint()
 
         log = (workdir / ".v11ops" / "logs" / "green.log").read_text()
-        assert log.startswith("==== v11ops ")
-        assert "starting slot green release 1.0.0 on port" in log
+        header = json.loads(log.splitlines()[0])  # a JSON line like the node's own, for jq
+        assert header["log.logger"] == "v11ops.runtime"
+        assert header["message"].startswith("starting slot green release 1.0.0 on port")
 
         result = await runtime.stop(instance, drain_timeout_s=10)
         assert result.outcome is StopOutcome.TERMINATED

@@ -15,8 +15,12 @@ from rich.table import Table
 from v11ops.cli.config import FILE_OPTION, load_or_fail
 from v11ops.cli.errors import EXIT_FAILED, fail
 from v11ops.config import Config
-from v11ops.deploy.client import ControllerClient, ControllerRefused, ControllerUnavailable
-from v11ops.deploy.daemon import controller_socket
+from v11ops.deploy.client import (
+    ControllerClient,
+    ControllerRefused,
+    ControllerUnavailable,
+    controller_socket,
+)
 from v11ops.deploy.state import TERMINAL
 
 controller_app = typer.Typer(help="The controller daemon (started by `v11ops up`).")
@@ -29,14 +33,19 @@ def _client(config: Config) -> ControllerClient:
 
 
 def _call(config: Config, fn: Any) -> Any:
-    """Run `fn(client)`; a refusal or a missing controller is one line and exit 1 or 2."""
+    """Run `fn(client)` on a new client; see `_guard`."""
     with _client(config) as client:
-        try:
-            return fn(client)
-        except ControllerUnavailable as exc:
-            fail(str(exc), EXIT_FAILED)
-        except ControllerRefused as exc:
-            fail(str(exc), 2 if exc.status == 400 else EXIT_FAILED)
+        return _guard(lambda: fn(client))
+
+
+def _guard(call: Any) -> Any:
+    """A refusal or a missing controller is one line and exit 1 (2 for a bad request)."""
+    try:
+        return call()
+    except ControllerUnavailable as exc:
+        fail(str(exc), EXIT_FAILED)
+    except ControllerRefused as exc:
+        fail(str(exc), 2 if exc.status == 400 else EXIT_FAILED)
 
 
 @controller_app.command("run")
@@ -125,18 +134,21 @@ def _deploy_and_wait(config: Config, version: str, as_json: bool) -> int:
 
 def _wait_and_report(config: Config, dep: int, as_json: bool) -> int:
     seen_steps = 0
+    paused_hint = False
     with _client(config) as client:
         while True:
-            detail = _call(config, lambda c: c.deployment(dep))
-            steps = detail["steps"]
+            detail = _guard(lambda c=client: c.deployment(dep))
             if not as_json:
-                for step in steps[seen_steps:]:
+                for step in detail["steps"][seen_steps:]:
                     console.print(f"  [dim]step[/] {step['name']}")
-                seen_steps = len(steps)
+                seen_steps = len(detail["steps"])
             if detail["status"] in TERMINAL:
                 break
+            if detail["status"] == "paused" and not paused_hint:
+                paused_hint = True
+                console.print("[yellow]paused[/] for preview: check the new slot, then run"
+                              " `v11ops promote` (or `v11ops abort`)")  # fmt: skip
             time.sleep(0.2)
-        del client
     if as_json:
         typer.echo(json.dumps(detail, default=str))
     else:
@@ -170,6 +182,10 @@ def status(file: Path = FILE_OPTION, as_json: bool = JSON) -> None:
     console.print(table)
     if st["last_deployment"]:
         _print_outcome(st["last_deployment"])
+    routes = st["router"]["routes"]
+    if "error" in routes:
+        console.print(f"[red]router unreachable[/]: {routes['error']}")
+        raise typer.Exit(EXIT_FAILED)
 
 
 def history(

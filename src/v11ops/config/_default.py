@@ -88,7 +88,7 @@ strategy:
       # deadline_s: 30             # default: service.start_timeout_s
     preview: false                 # true: pause before the switch until `v11ops promote`
     post_switch_window_s: 10       # after the switch, watch this long; a failure rolls back
-    max_error_rate: 0.01           # failed / all requests through the router in the window
+    max_error_rate: 0.001          # failed / all requests through the router in the window
     # max_p99_ms: 500              # p99 latency limit in the window (default: not judged)
     min_requests: 20               # fewer requests than this: the error rate is not judged
     scale_down_delay_s: 30         # keep the old slot warm this long (instant rollback)

@@ -27,7 +27,7 @@ class BlueGreen(Model):
     post_switch_window_s: float = Field(default=10.0, ge=0)
     scale_down_delay_s: float = Field(default=30.0, ge=0)
     max_error_rate: float = Field(
-        default=0.01, ge=0, le=1, description="5xx and failed / all requests"
+        default=0.001, ge=0, le=1, description="5xx and failed / all requests (seed: < 0.1 %)"
     )
     max_p99_ms: float | None = Field(default=None, gt=0, description="null: latency is not judged")
     min_requests: int = Field(

@@ -55,16 +55,16 @@ class BlueGreenRun:
             out.update(pid=inst.pid, url=inst.base_url)
         async with self.j.step("readiness"):
             r = self.policy.readiness
-            ctl.record_gate(self.j, await readiness(
+            ctl.record_gate(self.j, await ctl.abortable(readiness(
                 rel.base_url, rel.ready_path, consecutive_passes=r.consecutive_passes,
                 interval_s=r.interval_s, deadline_s=ctl.config.readiness_deadline_s,
                 is_alive=lambda: self._alive(),
-            ))  # fmt: skip
+            )))  # fmt: skip
         async with self.j.step("smoke"):
-            ctl.record_gate(self.j, await smoke(
+            ctl.record_gate(self.j, await ctl.abortable(smoke(
                 rel.base_url, ctl.config.gates.smoke, version=rel.version,
                 config_dir=ctl.config.config_dir,
-            ))  # fmt: skip
+            )))  # fmt: skip
         if self.policy.preview:
             async with self.j.step("preview", {"url": rel.base_url}):
                 ctl.state.set_status(self.j.deployment_id, "paused", "waiting for promote")
@@ -99,6 +99,10 @@ class BlueGreenRun:
         ctl, rel = self.ctl, self.release
         if not hasattr(self, "baseline"):
             self.baseline = await ctl.traffic.snapshot()
+        if self.stable is None:
+            self.j.event("window_skipped", "first deploy: no previous release to roll back to")
+            await self._succeed()
+            return
         try:
             async with self.j.step("post_switch_window"):
                 ctl.record_gate(self.j, await post_switch_window(
@@ -111,6 +115,10 @@ class BlueGreenRun:
             await fast_rollback(ctl, self.j, stable, ctl.state.slots()[self.slot], manual=False,
                                 reason=str(exc))  # fmt: skip
             return
+        await self._succeed()
+
+    async def _succeed(self) -> None:
+        ctl, rel = self.ctl, self.release
         ctl.supervise(self.slot)
         ctl.state.mark_good(rel.version)
         if self.stable is not None:

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from v11ops.config import Config
+
+
+def controller_socket(config: Config) -> Path:
+    """Where the controller daemon of a stack listens (its state directory)."""
+    return config.state_path / "controller.sock"
 
 
 class ControllerUnavailable(RuntimeError):

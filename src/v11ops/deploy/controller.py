@@ -10,12 +10,13 @@ import contextlib
 import os
 import socket
 import time
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import httpx
 import structlog
 
-from v11ops.config import Config, ConfigError, ResolvedRelease
+from v11ops.config import Config, ConfigError, ResolvedRelease, load_config
 from v11ops.deploy.journal import Journal, StepFailed
 from v11ops.deploy.state import Deployment, LockHeld, SlotState, StateDB
 from v11ops.deploy.traffic import Traffic
@@ -23,6 +24,8 @@ from v11ops.gates import GateResult
 from v11ops.runtime import Instance, ProcessRuntime, Supervisor, free_port
 
 log = structlog.get_logger("v11ops.controller")
+
+T = TypeVar("T")
 
 LOCK_TTL_S = 15.0
 LOCK_RENEW_S = 3.0
@@ -51,6 +54,7 @@ class Controller:
         self._scale_downs: dict[str, asyncio.Task[None]] = {}
         self.releases: dict[str, ResolvedRelease] = {}
         self.stop_slots_on_exit = False
+        self._client: httpx.AsyncClient | None = None
 
     # -- slots -----------------------------------------------------------------------------------
     def slot_with_role(self, role: str) -> SlotState | None:
@@ -111,10 +115,16 @@ class Controller:
             return False
         url = inst.base_url + self.config.service.health.ready
         try:
-            async with httpx.AsyncClient(timeout=2.0) as client:
-                return (await client.get(url)).status_code == 200
+            return (await self._http().get(url)).status_code == 200
         except httpx.HTTPError:
             return False
+
+    def _http(self) -> httpx.AsyncClient:
+        # One client for the controller's own checks: building one costs 50-120 ms (its TLS
+        # context), which a fast rollback must not pay.
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=2.0)
+        return self._client
 
     # -- the deploy lock -------------------------------------------------------------------------
     def acquire_lock(self) -> int:
@@ -147,12 +157,25 @@ class Controller:
         return self._task is not None and not self._task.done()
 
     # -- operations ------------------------------------------------------------------------------
+    def reload_config(self) -> None:
+        """Read v11ops.yaml again, so a release added to the file can be deployed at once.
+
+        A file that no longer validates refuses the request and keeps the config in force.
+        """
+        if self.config.source is None:
+            return
+        try:
+            self.config = load_config(self.config.source)
+        except ConfigError as exc:
+            raise DeployRefused(f"{exc} (the controller keeps the previous config)") from None
+
     def start_deploy(self, version: str) -> int:
         """Validate and begin a blue-green deploy in the background; return its id."""
         from v11ops.deploy.bluegreen import BlueGreenRun
 
         if self.busy:
             raise DeployRefused(self._busy_message(), status=409)
+        self.reload_config()
         if version not in self.config.releases:
             known = ", ".join(self.config.versions)
             raise DeployRefused(f"unknown release {version!r} (known: {known})")
@@ -179,6 +202,7 @@ class Controller:
 
         if self.busy:
             raise DeployRefused(self._busy_message(), status=409)
+        self.reload_config()
         warm = self.slot_with_role("warm")
         live = self.slot_with_role("live")
         if warm is not None and warm.version and (to is None or to == warm.version):
@@ -222,6 +246,19 @@ class Controller:
 
         self._task = asyncio.create_task(runner())
 
+    async def abortable(self, work: Awaitable[T]) -> T:
+        """Run a gate, but stop it as soon as `v11ops abort` is asked for."""
+        task = asyncio.ensure_future(work)
+        aborted = asyncio.ensure_future(self._abort.wait())
+        await asyncio.wait({task, aborted}, return_when=asyncio.FIRST_COMPLETED)
+        aborted.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            raise StepFailed("aborted by the operator")
+        return task.result()
+
     async def wait_idle(self) -> None:
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
@@ -258,7 +295,7 @@ class Controller:
         self.state.verdict(journal.deployment_id, result.name, result.passed, result.duration_s,
                            evidence)  # fmt: skip
         if not result.passed:
-            raise StepFailed(f"{result.name} failed: {result.summary()}")
+            raise StepFailed(result.summary())
 
     async def status(self) -> dict[str, Any]:
         slots = {}

@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from v11ops.config import Config
+from v11ops.deploy.client import controller_socket
 from v11ops.deploy.controller import Controller, DeployRefused
 from v11ops.deploy.reconcile import reconcile
 from v11ops.deploy.routers import router_backend
@@ -32,10 +33,6 @@ from v11ops.deploy.traffic import Traffic
 from v11ops.runtime import ProcessRuntime
 
 log = structlog.get_logger("v11ops.daemon")
-
-
-def controller_socket(config: Config) -> Path:
-    return config.state_path / "controller.sock"
 
 
 def _error(exc: DeployRefused) -> JSONResponse:
@@ -164,6 +161,9 @@ async def serve(config: Config) -> None:
     # uvicorn has no "started" event to await, hence the poll.
     while not server.started and not serving.done():  # noqa: ASYNC110
         await asyncio.sleep(0.01)
+    # uvicorn makes a unix socket 0666; the control API is for the owner only.
+    with contextlib.suppress(FileNotFoundError):
+        sock.chmod(0o600)
     await stop.wait()
     await ctl.wait_idle()
     supervising.cancel()
@@ -174,6 +174,8 @@ async def serve(config: Config) -> None:
     await serving
     traffic.close()
     state.close()
+    with contextlib.suppress(FileNotFoundError):
+        sock.unlink()
 
 
 class _QuietServer(uvicorn.Server):
@@ -185,6 +187,8 @@ class _QuietServer(uvicorn.Server):
 
 
 def run_daemon(config: Config) -> None:
-    os.umask(0o077)  # the control socket (and every file the daemon writes) is owner-only
+    os.umask(0o077)  # every file the daemon writes is owner-only
     with _single_instance(config.state_path):
+        # The sockets live here: a private directory closes the window before chmod.
+        config.state_path.chmod(0o700)
         asyncio.run(serve(config))

@@ -20,8 +20,7 @@ from typing import Any
 from v11node.ledger.verify import verify_chain
 from v11node.storage import open_storage
 from v11ops.config import DEFAULT_CONFIG_YAML, Config, load_config
-from v11ops.deploy.client import ControllerClient
-from v11ops.deploy.daemon import controller_socket
+from v11ops.deploy.client import ControllerClient, controller_socket
 from v11ops.deploy.stack import ensure_controller, ensure_router, stop_controller, stop_router
 from v11ops.deploy.state import TERMINAL
 from v11ops.load import LoadReport, LoadSpec, run_load

@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 
 from v11ops.config import Config
-from v11ops.deploy.client import ControllerClient
-from v11ops.deploy.daemon import controller_socket
+from v11ops.deploy.client import ControllerClient, controller_socket
 from v11ops.deploy.routers import nginx_router
 from v11ops.router.client import RouterClient
 from v11ops.router.errors import NginxError, RouterError
@@ -151,4 +150,13 @@ def _wait(done: object, timeout_s: float, what: str, log: Path) -> None:
         if done():
             return
         time.sleep(0.05)
-    raise StackError(f"{what} did not finish within {timeout_s:g}s; see {log}")
+    raise StackError(f"{what} did not finish within {timeout_s:g}s{_last_line(log)}; see {log}")
+
+
+def _last_line(log: Path) -> str:
+    """The log's last line, which usually names the cause (such as `address already in use`)."""
+    try:
+        lines = log.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return f" (last log line: {lines[-1][-300:]})" if lines else ""

@@ -9,8 +9,12 @@ from typing import Any
 import httpx
 
 from v11ops.config import Config
-from v11ops.deploy.client import ControllerClient, ControllerRefused, ControllerUnavailable
-from v11ops.deploy.daemon import controller_socket
+from v11ops.deploy.client import (
+    ControllerClient,
+    ControllerRefused,
+    ControllerUnavailable,
+    controller_socket,
+)
 from v11ops.deploy.state import StateDB
 from v11ops.preflight._verdict import Verdict, failing, passing
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -111,10 +112,11 @@ class ProcessRuntime:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **release.env, MARKER_ENV: f"{self.state_dir}::{instance_id}"}
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
-        header = (
-            f"==== v11ops {stamp}: starting slot {slot} release {release.version} on port "
-            f"{port} (instance {instance_id}): {' '.join(release.argv)}\n"
-        )
+        header = json.dumps({
+            "@timestamp": stamp, "log.level": "info", "log.logger": "v11ops.runtime",
+            "message": f"starting slot {slot} release {release.version} on port {port}",
+            "event.instance": instance_id, "event.argv": list(release.argv),
+        }) + "\n"  # fmt: skip
         with open(log_path, "ab") as log:
             log.write(header.encode())
             log.flush()
@@ -129,7 +131,8 @@ class ProcessRuntime:
                     start_new_session=True,  # own process group: stop() signals all of it
                 )
             except OSError as exc:
-                log.write(f"==== v11ops: could not start: {exc}\n".encode())
+                failed = {"log.level": "error", "message": f"v11ops could not start it: {exc}"}
+                log.write((json.dumps(failed) + "\n").encode())
                 raise InstanceStartError(
                     f"cannot start {slot} (release {release.version}): {release.argv[0]}: "
                     f"{exc.strerror or exc}"
