@@ -205,7 +205,9 @@ class Controller:
         self.reload_config()
         warm = self.slot_with_role("warm")
         live = self.slot_with_role("live")
-        if warm is not None and warm.version and (to is None or to == warm.version):
+        warm_instance = self.instance(warm.name) if warm is not None else None
+        warm_running = warm_instance is not None and self.runtime.is_alive(warm_instance)
+        if warm is not None and warm.version and warm_running and to in (None, warm.version):
             token = self.acquire_lock()
             dep = self.state.create_deployment(
                 warm.version, live.version if live else None, "fast-rollback", "rollback",
