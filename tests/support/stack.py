@@ -23,7 +23,10 @@ NODE_COMMAND = [
 
 
 def stack_yaml(
-    router_port: int, window_s: float = 2.0, scale_down_s: float = 1.0, router_kind: str = "builtin"
+    router_port: int,
+    window_s: float = 2.0,
+    scale_down_s: float = 10.0,
+    router_kind: str = "builtin",
 ) -> str:
     """Fast settings; releases include one bad release of each kind the controller must catch."""
     command = "\n".join(f'    - "{arg}"' for arg in NODE_COMMAND)

@@ -52,7 +52,7 @@ def parse_config(text: str, source: Path, label: str | None = None) -> Config:
     """Validate YAML text as if read from `source` (relative paths resolve against its folder)."""
     label = label if label is not None else str(source)
     try:
-        raw = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        raw = yaml.load(text, Loader=_Loader)  # noqa: S506  # nosec B506 - _Loader is a SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

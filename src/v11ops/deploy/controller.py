@@ -281,6 +281,8 @@ class Controller:
             await self.wait_idle()  # never pull a slot from under a running deployment
             current = self.state.slots().get(slot)
             if current is not None and current.role == "warm":
+                # No longer a rollback target from here on: it is about to drain and stop.
+                self.state.set_slot(slot, current.version, current.port, "retiring")
                 detail = await self.stop_slot(slot, drain=True)
                 self.state.event(None, "scaled_down", f"stopped warm slot {slot}", **detail)
 

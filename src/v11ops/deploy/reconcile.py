@@ -124,7 +124,7 @@ async def _heal_slots(ctl: Controller) -> None:
         elif slot.role == "warm" and alive:
             remaining = max(delay - (time.time() - _updated_at(ctl, name)), 0.0)
             ctl.schedule_scale_down(name, remaining)
-        elif slot.role in ("warm", "candidate"):
+        elif slot.role in ("warm", "retiring", "candidate"):
             await ctl.stop_slot(name)
     known = set(ctl.state.slots())
     for inst in ctl.runtime.instances():

@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS releases (
     last_good_at REAL);
 CREATE TABLE IF NOT EXISTS slots (
     name TEXT PRIMARY KEY, version TEXT, port INTEGER,
-    role TEXT NOT NULL,              -- live | warm | candidate | idle
+    role TEXT NOT NULL,              -- live | warm | retiring | candidate | idle
     updated_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS deploy_lock (
     id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT, token INTEGER NOT NULL,
