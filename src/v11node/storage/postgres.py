@@ -11,34 +11,9 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from v11node.storage.base import BlockCommit, Cursor, LedgerStorage, StorageError
+from v11node.storage.schema import schema_ddl
 
-_DDL = [
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS transactions (
-        seq BIGSERIAL PRIMARY KEY,
-        hash BYTEA NOT NULL UNIQUE,
-        sender BYTEA NOT NULL, recipient BYTEA NOT NULL,
-        amount BIGINT NOT NULL, nonce BIGINT NOT NULL, memo TEXT, signature BYTEA NOT NULL,
-        status TEXT NOT NULL, accepted_ms BIGINT NOT NULL,
-        block_height BIGINT, block_index INTEGER, reason TEXT, decided_ms BIGINT)""",
-    "CREATE INDEX IF NOT EXISTS tx_pending ON transactions (seq) WHERE status = 'PENDING'",
-    "CREATE INDEX IF NOT EXISTS tx_block ON transactions (block_height, block_index)"
-    " WHERE block_height IS NOT NULL",
-    """CREATE TABLE IF NOT EXISTS blocks (
-        height BIGINT PRIMARY KEY, hash BYTEA NOT NULL UNIQUE, previous_hash BYTEA NOT NULL,
-        merkle_root BYTEA NOT NULL, tx_count INTEGER NOT NULL, timestamp_ms BIGINT NOT NULL,
-        producer_id TEXT NOT NULL, producer_epoch BIGINT NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS blocks_time ON blocks (timestamp_ms)",
-    """CREATE TABLE IF NOT EXISTS accounts (
-        address BYTEA PRIMARY KEY, balance BIGINT NOT NULL, nonce BIGINT NOT NULL)""",
-    "CREATE TABLE IF NOT EXISTS genesis (address BYTEA PRIMARY KEY, balance BIGINT NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS producer_lease (
-        id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT, epoch BIGINT NOT NULL,
-        expires_ms BIGINT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS nodes (
-        node_id TEXT PRIMARY KEY, role TEXT NOT NULL, version TEXT NOT NULL,
-        last_seen_ms BIGINT NOT NULL)""",
-]
+_DDL = schema_ddl(bytes_type="BYTEA", serial_key="BIGSERIAL PRIMARY KEY")
 
 # Serialises schema creation when several nodes start at once on an empty database.
 _SCHEMA_LOCK_KEY = 0x5611_0001

@@ -10,34 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from v11node.storage.base import Cursor, LedgerStorage, StorageError
+from v11node.storage.schema import schema_ddl
 
-_DDL = [
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS transactions (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        hash BLOB NOT NULL UNIQUE,
-        sender BLOB NOT NULL, recipient BLOB NOT NULL,
-        amount INTEGER NOT NULL, nonce INTEGER NOT NULL, memo TEXT, signature BLOB NOT NULL,
-        status TEXT NOT NULL, accepted_ms INTEGER NOT NULL,
-        block_height INTEGER, block_index INTEGER, reason TEXT, decided_ms INTEGER)""",
-    "CREATE INDEX IF NOT EXISTS tx_pending ON transactions (seq) WHERE status = 'PENDING'",
-    "CREATE INDEX IF NOT EXISTS tx_block ON transactions (block_height, block_index)"
-    " WHERE block_height IS NOT NULL",
-    """CREATE TABLE IF NOT EXISTS blocks (
-        height INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, previous_hash BLOB NOT NULL,
-        merkle_root BLOB NOT NULL, tx_count INTEGER NOT NULL, timestamp_ms INTEGER NOT NULL,
-        producer_id TEXT NOT NULL, producer_epoch INTEGER NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS blocks_time ON blocks (timestamp_ms)",
-    """CREATE TABLE IF NOT EXISTS accounts (
-        address BLOB PRIMARY KEY, balance INTEGER NOT NULL, nonce INTEGER NOT NULL)""",
-    "CREATE TABLE IF NOT EXISTS genesis (address BLOB PRIMARY KEY, balance INTEGER NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS producer_lease (
-        id INTEGER PRIMARY KEY CHECK (id = 1), holder TEXT, epoch INTEGER NOT NULL,
-        expires_ms INTEGER NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS nodes (
-        node_id TEXT PRIMARY KEY, role TEXT NOT NULL, version TEXT NOT NULL,
-        last_seen_ms INTEGER NOT NULL)""",
-]
+# INTEGER PRIMARY KEY makes seq the rowid, so arrival order costs no extra index.
+_DDL = schema_ddl(bytes_type="BLOB", serial_key="INTEGER PRIMARY KEY AUTOINCREMENT")
 
 
 class SqliteStorage(LedgerStorage):
