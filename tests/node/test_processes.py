@@ -100,6 +100,15 @@ def test_every_acknowledged_transaction_survives_sigkill(tmp_path: Path, db_url:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _wait_all_confirmed(db: str, hashes: list[str], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if set(_statuses(db, hashes).values()) == {"CONFIRMED"}:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"not all confirmed: {set(_statuses(db, hashes).values())}")
+
+
 def _role(url: str) -> str | None:
     try:
         return str(httpx.get(f"{url}/api/v11/consensus/status", timeout=2).json()["role"])
@@ -118,19 +127,14 @@ def test_a_follower_takes_over_when_the_producer_dies_without_a_fork(
         assert _role(a.url) == "LEADER" and _role(b.url) == "FOLLOWER"
         submitter = Submitter(batch=10)
         assert submitter.run(b.url, batches=20) == 20, "a follower accepts transactions too"
+        _wait_all_confirmed(db_url, submitter.acked)  # node-a (the producer) chains them
         a.kill()
         deadline = time.monotonic() + 20
         while _role(b.url) != "LEADER" and time.monotonic() < deadline:
             time.sleep(0.1)
         assert _role(b.url) == "LEADER", b.tail()
         assert submitter.run(b.url, batches=20) == 20
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            statuses = _statuses(db_url, submitter.acked)
-            if set(statuses.values()) == {"CONFIRMED"}:
-                break
-            time.sleep(0.2)
-        assert set(statuses.values()) == {"CONFIRMED"}
+        _wait_all_confirmed(db_url, submitter.acked)
     finally:
         a.kill()
         b.kill()

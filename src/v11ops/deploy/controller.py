@@ -22,6 +22,7 @@ from v11ops.deploy.state import Deployment, LockHeld, SlotState, StateDB
 from v11ops.deploy.traffic import Traffic
 from v11ops.gates import GateResult
 from v11ops.runtime import Instance, ProcessRuntime, Supervisor, free_port
+from v11ops.runtime._procfs import read_stat
 
 log = structlog.get_logger("v11ops.controller")
 
@@ -127,11 +128,13 @@ class Controller:
         return self._client
 
     # -- the deploy lock -------------------------------------------------------------------------
-    def acquire_lock(self) -> int:
+    def acquire_lock(self, takeover: bool = False) -> int:
+        """Take the deploy lock. `takeover` is for recovery at start: this process holds the
+        state directory's flock, so any other holder is a controller that is gone."""
         try:
             token = self.state.acquire_lock(self.holder, LOCK_TTL_S)
         except LockHeld as exc:
-            if _holder_is_dead(exc.holder):
+            if takeover or _holder_is_dead(exc.holder):
                 self.state.event(None, "lock_broken", f"broke the lock of dead {exc.holder}")
                 self.state.release_lock(exc.holder, self.state.lock_info()["token"])
                 token = self.state.acquire_lock(self.holder, LOCK_TTL_S)
@@ -355,4 +358,5 @@ def _holder_is_dead(holder: str) -> bool:
     parts = dict(p.split("=", 1) for p in holder.split()[1:] if "=" in p)
     if parts.get("host") != socket.gethostname() or not parts.get("pid", "").isdigit():
         return False
-    return not os.path.exists(f"/proc/{parts['pid']}")
+    stat = read_stat(int(parts["pid"]))
+    return stat is None or not stat.running  # gone, or a zombie nobody reaped

@@ -32,7 +32,7 @@ async def reconcile(ctl: Controller) -> None:
                     adopted=[i.slot for i in adopted.adopted],
                     reaped=list(getattr(adopted, "reaped", [])))  # fmt: skip
     for dep in ctl.state.unfinished():
-        token = ctl.acquire_lock()
+        token = ctl.acquire_lock(takeover=True)
         try:
             await _recover(ctl, dep, Journal(ctl.state, dep.id, token))
         finally:
