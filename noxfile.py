@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
+from xml.etree import ElementTree
 
 import nox
 
@@ -43,7 +44,23 @@ ROOT = Path(__file__).parent
 DIST = ROOT / "dist"
 BUILD = ROOT / "build"
 COVERAGE_DATA = BUILD / "coverage"
-LINT_PATHS = ["src", "tests", "bench", "noxfile.py"]
+LINT_PATHS = ["src", "tests", "bench", "tools", "noxfile.py"]
+# The coverage gate, shared with `make test` (.ci/run): combines, reports, checks thresholds.
+COVERAGE_GATE = ROOT / "tools" / "coverage_gate.py"
+# The gate's outcome for `v11ops preflight`, written by v11ops itself so that its shape has one
+# definition (v11ops.preflight.GateReport); the version is the package's, as built from git.
+GATE_REPORT = ROOT / "reports" / "gate.json"
+WRITE_GATE_REPORT = """
+import importlib.metadata, json, sys
+from datetime import UTC, datetime
+from pathlib import Path
+from v11ops.preflight import GateReport, write_gate_report
+checks = json.loads(sys.argv[2])
+write_gate_report(Path(sys.argv[1]), GateReport(
+    version=importlib.metadata.version("v11ops"), commit=sys.argv[3],
+    passed=all(check["passed"] for check in checks), finished_at=datetime.now(UTC), checks=checks,
+))
+"""
 
 # pytest marker expressions: `slow` tests spawn processes and take seconds each.
 SUITES = {"unit": "not slow", "integration": "slow"}
@@ -258,19 +275,18 @@ def tests(session: nox.Session, suite: str) -> None:
     )  # fmt: skip
 
 
-def require_coverage_config(session: nox.Session) -> dict[str, Any]:
-    """The coverage settings and the gate's thresholds, from pyproject.toml (one place)."""
+def require_coverage_config(session: nox.Session) -> None:
+    """Fail early when pyproject.toml lacks the coverage settings or the gate's thresholds."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
     run = config.get("coverage", {}).get("run", {})
     gate = config.get("v11ops", {}).get("gate", {})
-    if not run.get("branch") or "subprocess" not in run.get("patch", []):
+    if not run.get("branch") or not {"subprocess", "_exit"} <= set(run.get("patch", [])):
         session.error(
             "pyproject.toml needs [tool.coverage.run] with branch = true and "
-            'patch = ["subprocess"] (see the comment in noxfile.py\'s gate session)'
+            'patch = ["subprocess", "_exit"] (see the comment in noxfile.py\'s gate session)'
         )
     if not {"line-coverage", "branch-coverage"} <= gate.keys():
         session.error("pyproject.toml needs [tool.v11ops.gate] line-coverage and branch-coverage")
-    return dict(gate)
 
 
 @nox.session
@@ -300,7 +316,8 @@ def perf(session: nox.Session) -> None:
 @nox.session
 @timed
 def gate(session: nox.Session) -> None:
-    """The quality gate: combined coverage thresholds, ruff, ruff format and mypy --strict.
+    """The quality gate: the suites' results, combined coverage thresholds, ruff, ruff format
+    and mypy --strict. Writes reports/gate.json, which `v11ops preflight` reads.
 
     pyproject.toml holds the thresholds and the coverage settings:
 
@@ -308,54 +325,70 @@ def gate(session: nox.Session) -> None:
         branch = true
         source_pkgs = ["v11ops", "v11node"]
         parallel = true
-        patch = ["subprocess"]
+        patch = ["subprocess", "_exit"]   # child processes, and those ending with os._exit
+        sigterm = true                    # and those SIGTERM ends without a handler of theirs
         [tool.v11ops.gate]
         line-coverage = 95
         branch-coverage = 90
     """
-    thresholds = require_coverage_config(session)
+    require_coverage_config(session)
     install(session, "-e", ".[dev]")
     # Every check runs before the verdict, so one run lists everything that is wrong.
-    failures = check_coverage(session, thresholds)
-    checks = {
-        "ruff check": ["ruff", "check", *LINT_PATHS],
-        "ruff format --check": ["ruff", "format", "--check", *LINT_PATHS],
-        "mypy --strict": ["mypy"],
+    checks = [tests_check(), *coverage_checks(session)]
+    commands = {
+        "ruff": ["ruff", "check", *LINT_PATHS],
+        "ruff_format": ["ruff", "format", "--check", *LINT_PATHS],
+        "mypy": ["mypy"],
     }
-    for name, command in checks.items():
-        try:
-            session.run(*command)
-        except nox.command.CommandFailed:
-            failures.append(f"{name} failed")
-    if failures:
-        session.error("the gate failed: " + "; ".join(failures))
-
-
-def check_coverage(session: nox.Session, thresholds: dict[str, Any]) -> list[str]:
-    """The coverage figures against the thresholds; the shortfalls, if any."""
-    data = sorted(str(path) for path in COVERAGE_DATA.glob("*.cov.*"))
-    if not data:
-        session.error(f"no coverage data in {COVERAGE_DATA}: run `nox -s tests` first")
-    env = {"COVERAGE_FILE": str(BUILD / ".coverage")}
-    # --keep: the suites' data stays for another look (and another gate run).
-    session.run("coverage", "combine", "--keep", "--quiet", *data, env=env)
-    session.run("coverage", "report", "--skip-covered", "--show-missing", env=env)
-    session.run("coverage", "xml", "-o", str(BUILD / "coverage.xml"), "--quiet", env=env)
-    report = BUILD / "coverage.json"
-    session.run("coverage", "json", "-o", str(report), "--quiet", env=env)
-    totals = json.loads(report.read_text())["totals"]
-    lines = float(totals["percent_statements_covered"])
-    branches = float(totals["percent_branches_covered"])
-    want_lines = float(thresholds["line-coverage"])
-    want_branches = float(thresholds["branch-coverage"])
-    session.log(
-        f"coverage: lines {lines:.2f} % (gate {want_lines:g} %), "
-        f"branches {branches:.2f} % (gate {want_branches:g} %)"
+    for name, command in commands.items():
+        checks.append({"name": name, "passed": succeeded(session, command)})
+    session.run(
+        "python", "-c", WRITE_GATE_REPORT, str(GATE_REPORT), json.dumps(checks), git_revision()
     )
+    failed = [check["name"] for check in checks if not check["passed"]]
+    if failed:
+        session.error("the gate failed: " + ", ".join(failed))
+
+
+def succeeded(session: nox.Session, command: list[str]) -> bool:
+    try:
+        session.run(*command)
+    except nox.command.CommandFailed:
+        return False
+    return True
+
+
+def tests_check() -> dict[str, Any]:
+    """Every suite's JUnit XML (build/junit) summed up: passed when each ran and none failed."""
+    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    missing = [suite for suite in SUITES if not (BUILD / "junit" / f"{suite}.xml").exists()]
+    for suite in set(SUITES) - set(missing):
+        # Our own pytest wrote it: not untrusted input.
+        root = ElementTree.parse(BUILD / "junit" / f"{suite}.xml").getroot()  # noqa: S314
+        for element in root.iter("testsuite"):
+            for key in counts:
+                counts[key] += int(element.get(key, 0))
+    failed = counts["failures"] + counts["errors"]
+    passed = counts["tests"] - failed - counts["skipped"]
+    observed = f"{passed} passed, {failed} failed, {counts['skipped']} skipped"
+    if missing:
+        observed += f"; no JUnit XML for {', '.join(missing)}"
+    return {"name": "tests", "passed": not missing and failed == 0, "observed": observed}
+
+
+def coverage_checks(session: nox.Session) -> list[dict[str, Any]]:
+    """Lines and branches of the suites' combined coverage, judged by tools/coverage_gate.py
+    (which `make test` runs too) against the thresholds in pyproject.toml."""
+    patterns = [f"{suite}.cov.*" for suite in SUITES]
+    if not any(COVERAGE_DATA.glob(pattern) for pattern in patterns):
+        session.error(f"no coverage data in {COVERAGE_DATA}: run `nox -s tests` first")
+    data = [str(COVERAGE_DATA / pattern) for pattern in patterns]  # expanded by the script
+    succeeded(session, ["python", str(COVERAGE_GATE), *data])
+    verdict = BUILD / "coverage-gate.json"  # absent when the script could not combine the data
+    figures = json.loads(verdict.read_text()) if verdict.exists() else {}
     return [
-        f"{name} coverage {got:.2f} % is below {want:g} %"
-        for name, got, want in (("line", lines, want_lines), ("branch", branches, want_branches))
-        if got < want
+        {"name": f"coverage_{name}", "passed": False, **figures.get(name, {})}
+        for name in ("lines", "branches")
     ]
 
 

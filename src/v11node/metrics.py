@@ -6,7 +6,10 @@ Each node app owns its registry (tests run several nodes in one process)."""
 from __future__ import annotations
 
 import gc
+import threading
 import time
+from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import (
@@ -23,6 +26,31 @@ from prometheus_client.registry import Collector
 from v11node.storage.base import LedgerStorage
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+ACTIVE_ACCOUNTS_WINDOW_S = 300.0
+
+
+class ActiveAccounts:
+    """Distinct accounts seen in the last `window_s` seconds. Kept in last-seen order, so expiring
+    old ones is a pop from the front; the scrape (a worker thread) and the producer share it."""
+
+    def __init__(self, window_s: float = ACTIVE_ACCOUNTS_WINDOW_S) -> None:
+        self.window_s = window_s
+        self._last_seen: OrderedDict[bytes, float] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def saw(self, accounts: Iterable[bytes], now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            for account in accounts:
+                self._last_seen[account] = now
+                self._last_seen.move_to_end(account)
+
+    def count(self, now: float | None = None) -> int:
+        cutoff = (time.monotonic() if now is None else now) - self.window_s
+        with self._lock:
+            while self._last_seen and next(iter(self._last_seen.values())) < cutoff:
+                self._last_seen.popitem(last=False)
+            return len(self._last_seen)
 
 
 class NodeMetrics:
@@ -86,6 +114,19 @@ class NodeMetrics:
         self.rate_limited = Counter(
             "aurigraph_api_rate_limited", "Requests refused with 429.", registry=r
         )
+        # Business metrics, counted by the block producer for the transactions it confirms.
+        self.value_transferred = Counter(
+            "aurigraph_value_transferred",
+            "Sum of the amounts of confirmed transactions.",
+            registry=r,
+        )
+        self.active_accounts = ActiveAccounts()
+        Gauge(
+            "aurigraph_accounts_active",
+            "Distinct senders of the transactions this node confirmed as block producer in the "
+            "last 5 minutes.",
+            registry=r,
+        ).set_function(self.active_accounts.count)
         self.signature_failures = Counter(
             "aurigraph_crypto_signature_verification_failures",
             "Transactions whose Ed25519 signature did not verify.",

@@ -180,6 +180,8 @@ class BlockProducer:
         m.transactions.labels("CONFIRMED").inc(len(confirmed))
         m.transactions.labels("REJECTED").inc(rejected)
         m.failed.inc(rejected)
+        m.value_transferred.inc(sum(batch[i][3] for i in confirmed))
+        m.active_accounts.saw(batch[i][1] for i in confirmed)
         observe = m.tx_duration.observe
         for i in confirmed:
             observe(max(now_ms - batch[i][5], 0) / 1000)

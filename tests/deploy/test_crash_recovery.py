@@ -75,3 +75,54 @@ def test_controller_killed_at_a_step_recovers_to_a_healthy_release(
     assert len(owned) == 1
     running = _instances_with_processes(config.state_path)
     assert running == _instance_ids_of(config.state_path, owned), (running, status["slots"])
+
+
+PROGRESSIVE = {
+    "canary": """\
+  canary:
+    steps:
+      - set_weight: 50
+      - pause: {duration_s: 30}
+""",
+    "rolling": """\
+  rolling:
+    instances: 2
+    max_surge: 1
+    batch_window_s: 30
+""",
+}
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(
+    ("strategy", "crash_at"), [("canary", "set_weight:after"), ("rolling", "batch_traffic:after")]
+)
+def test_a_controller_killed_mid_canary_or_mid_roll_leaves_only_routed_live_instances(
+    tmp_path: Path, strategy: str, crash_at: str
+) -> None:
+    s = make_stack(tmp_path / "stack", strategy=PROGRESSIVE[strategy])
+    try:
+        assert s.cli("up", "--version", "1.0.0").returncode == 0
+        config = load_config(s.config)
+        stop_controller(config, stop_slots=False)
+        ensure_controller(config, env={CRASH_ENV: crash_at})
+        assert s.cli("deploy", "1.1.0", "--strategy", strategy, "--no-wait").returncode == 0
+        s.wait(lambda: not controller_alive(config), timeout=60)
+
+        ensure_controller(config)
+        s.wait(lambda: s.status()["deploying"] is False, timeout=60)
+        history = json.loads(s.cli("history", "1", "--explain", "--json").stdout)[0]
+        assert history["status"] == "aborted", history
+        status = s.status()
+        live = {n: v for n, v in status["slots"].items() if v["role"] == "live"}
+        routed = {t["name"] for t in status["router"]["routes"]["targets"] if t["weight"] > 0}
+        assert live and all(v["alive"] for v in live.values())
+        assert routed == set(live), (routed, live)
+        if strategy == "canary":
+            assert [v["version"] for v in live.values()] == ["1.0.0"]
+        running = _instances_with_processes(config.state_path)
+        owned = {v["pid"] for v in live.values()}
+        assert running == _instance_ids_of(config.state_path, owned)
+        assert httpx.get(f"{s.url}/q/health/ready", timeout=5).status_code == 200
+    finally:
+        s.cli("down", timeout=120)

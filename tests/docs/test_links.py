@@ -22,7 +22,9 @@ RUNBOOK_ANCHORS = [
     "registering-a-release",
     "deployment-strategies",
     "blue-green",
-    "canary-and-rolling-planned",
+    "canary",
+    "canary-analysis",
+    "rolling",
     "step-by-step-deployment",
     "post-deployment-validation",
     "rollback",
@@ -82,7 +84,7 @@ def test_the_runbook_keeps_its_section_anchors() -> None:
 def test_github_slugs_follow_github() -> None:
     cases = {
         "Rollback": "rollback",
-        "Canary and rolling (planned)": "canary-and-rolling-planned",
+        "Canary analysis": "canary-analysis",
         "`v11ops deploy` under load": "v11ops-deploy-under-load",
         "A deploy was rolled back: why?": "a-deploy-was-rolled-back-why",
         "1. See it work: `make demo`": "1-see-it-work-make-demo",

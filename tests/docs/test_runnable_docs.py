@@ -4,10 +4,12 @@ Each page gets one empty folder; its blocks run there one after the other, each 
 `bash` with `set -euo pipefail`, `.venv/bin` first on PATH and a time limit. Variables assigned
 in a block and the working folder carry over to the next block, as they would in the reader's
 terminal. The first block that fails fails the test, naming the page, the block and its line.
-Whatever stack a page started is stopped with `v11ops down` afterwards, pass or fail.
+Whatever stack a page started is stopped with `v11ops monitor down` and `v11ops down`
+afterwards, pass or fail.
 
-The test hands each page four free ports (ROUTER_PORT, METRICS_PORT, BLUE_PORT, GREEN_PORT);
-the pages write them into v11ops.yaml, defaulting to the ports `v11ops init` writes.
+The test hands each page free ports (ROUTER_PORT, METRICS_PORT, BLUE_PORT, GREEN_PORT, PROM_PORT,
+AM_PORT, EXPORTER_PORT); the pages write them into v11ops.yaml, defaulting to the ports
+`v11ops init` writes.
 """
 
 from __future__ import annotations
@@ -33,7 +35,15 @@ VENV_BIN = Path(sys.executable).parent
 
 MARKER = "sh runnable"
 BLOCK_TIMEOUT_S = 120.0
-PORT_VARIABLES = ("ROUTER_PORT", "METRICS_PORT", "BLUE_PORT", "GREEN_PORT")
+PORT_VARIABLES = (
+    "ROUTER_PORT",
+    "METRICS_PORT",
+    "BLUE_PORT",
+    "GREEN_PORT",
+    "PROM_PORT",
+    "AM_PORT",
+    "EXPORTER_PORT",
+)
 
 # Runs before each block: restore the previous block's variables and folder, then the block with
 # `set -a`, so that a plain `NAME=value` is exported and reaches the next block like in one shell.
@@ -128,16 +138,17 @@ def tear_down(work: Path, env: dict[str, str]) -> list[str]:
     """`v11ops down` for every config the page wrote; the problems, if any."""
     problems = []
     for config in sorted(work.rglob("v11ops.yaml")):
-        down = subprocess.run(
-            [str(VENV_BIN / "v11ops"), "down", "--file", str(config)],
-            cwd=config.parent,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if down.returncode != 0:
-            problems.append(f"v11ops down --file {config}: {down.stdout}{down.stderr}")
+        for command in (("monitor", "down"), ("down",)):
+            down = subprocess.run(
+                [str(VENV_BIN / "v11ops"), *command, "--file", str(config)],
+                cwd=config.parent,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            if down.returncode != 0:
+                problems.append(f"v11ops {' '.join(command)}: {down.stdout}{down.stderr}")
     return problems
 
 

@@ -91,8 +91,10 @@ def test_the_default_gates_pass_for_a_good_release_of_the_node(tmp_path: Path) -
 
 
 def test_readiness_fails_for_a_release_that_never_becomes_ready(tmp_path: Path) -> None:
-    config = default_config(tmp_path, deadline_s=3)
-    assert config.readiness_deadline_s == 3
+    # Long enough for the node to start and answer 503 even on a loaded machine (a node took
+    # over 3 s to start there, and the last poll saw no answer at all).
+    config = default_config(tmp_path, deadline_s=10)
+    assert config.readiness_deadline_s == 10
     runtime = ProcessRuntime(config.state_path)
 
     async def scenario() -> None:

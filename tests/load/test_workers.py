@@ -63,3 +63,8 @@ def test_a_worker_that_never_reports_counts_its_requests_as_lost() -> None:
     tallies = _collect(messages, [first, second], deadline=time.monotonic() - 60)
     assert tallies[0].requests == 50
     assert tallies[1].errors == {"worker_lost": second.requests}
+
+
+def test_workers_still_signing_at_the_deadline_stop_the_run_with_advice() -> None:
+    with pytest.raises(LoadError, match="did not finish signing in time: lower --rate or"):
+        _wait_ready(queue.Queue(), [_Process("v11ops-load-0")], time.monotonic() - 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,11 @@ def stack_yaml(
     window_s: float = 2.0,
     scale_down_s: float = 10.0,
     router_kind: str = "builtin",
+    strategy: str = "",
+    top: str = "",
 ) -> str:
-    """Fast settings; releases include one bad release of each kind the controller must catch."""
+    """`strategy` is YAML added under `strategy:` (indented two spaces), `top` at the top level."""
+    # Fast settings; releases include one bad release of each kind the controller must catch.
     command = "\n".join(f'    - "{arg}"' for arg in NODE_COMMAND)
     bad_version = "\n".join(
         f'      - "{"9.9.9" if arg == "{version}" else arg}"' for arg in NODE_COMMAND
@@ -49,6 +53,8 @@ releases:
     env: {{V11_FAULT_CRASH_AFTER_S: "1.5"}}
   "errors":
     env: {{V11_FAULT_ERROR_RATE: "0.5"}}
+  "slow":
+    env: {{V11_FAULT_LATENCY_MS: "40"}}
   "wrong-version":
     command:
 {bad_version}
@@ -65,7 +71,7 @@ strategy:
     post_switch_window_s: {window_s}
     scale_down_delay_s: {scale_down_s}
     min_requests: 5
-gates:
+{strategy}gates:
   smoke:
     - name: version
       path: /api/v11/info
@@ -80,7 +86,7 @@ hooks:
       timeout_s: 5
       required: false
 state_dir: state
-"""
+{top}"""
 
 
 @dataclass
@@ -140,3 +146,14 @@ def make_stack(root: Path, **settings: Any) -> Stack:
     root.mkdir(parents=True, exist_ok=True)
     (root / "v11ops.yaml").write_text(stack_yaml(port, **settings))
     return Stack(root, port)
+
+
+def running_stack(root: Path, version: str = "1.0.0", **settings: Any) -> Iterator[Stack]:
+    """A stack with `version` live (`v11ops up`) for a fixture to yield; always `v11ops down`."""
+    s = make_stack(root, **settings)
+    try:
+        up = s.cli("up", "--version", version)
+        assert up.returncode == 0, up.stdout + up.stderr
+        yield s
+    finally:
+        s.cli("down", timeout=120)

@@ -17,8 +17,6 @@ from typing import Any, Protocol
 from v11node.ledger.block import Block, BlockHeader
 from v11node.ledger.transaction import Transaction
 
-SCHEMA_VERSION = "1"
-
 
 class StorageError(RuntimeError):
     """The database failed or holds data this node cannot use."""
@@ -143,6 +141,10 @@ class LedgerStorage(ABC):
 
     # -- schema --------------------------------------------------------------------------------
     def create_schema(self) -> None:
+        """Create a new database at the base schema version; accept any version this node knows
+        (migrations.py moves a database forward)."""
+        from v11node.storage.migrations import BASE_VERSION, parse_version
+
         with self._write() as cur:
             for statement in self._ddl():
                 cur.execute(statement)
@@ -150,7 +152,7 @@ class LedgerStorage(ABC):
                 self._sql(
                     "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"
                 ),
-                ("schema_version", SCHEMA_VERSION),
+                ("schema_version", str(BASE_VERSION)),
             )
             cur.execute(
                 self._sql(
@@ -161,8 +163,7 @@ class LedgerStorage(ABC):
             )
             cur.execute(self._sql("SELECT value FROM meta WHERE key = ?"), ("schema_version",))
             found = cur.fetchone()[0]
-        if found != SCHEMA_VERSION:
-            raise StorageError(f"schema version {found}; this node understands {SCHEMA_VERSION}")
+        parse_version(found)
 
     def initialize_genesis(self, allocation: dict[bytes, int], genesis: Block) -> Block:
         """Write the genesis block and balances once; return the block that is stored."""
@@ -350,6 +351,12 @@ class LedgerStorage(ABC):
                 ),
                 (since_ms,),
             )
+            return int(cur.fetchone()[0])
+
+    def transactions_after(self, seq: int) -> int:
+        """Transactions stored (acknowledged) after arrival number `seq`."""
+        with self._read() as cur:
+            cur.execute(self._sql("SELECT COUNT(*) FROM transactions WHERE seq > ?"), (seq,))
             return int(cur.fetchone()[0])
 
     def committed_total(self) -> int:

@@ -1,4 +1,6 @@
-"""The ledger schema, written once for both backends; each names its byte and key types."""
+"""The ledger schema at its base version (migrations.BASE_VERSION), written once for both
+backends; each names its byte and key types. Later versions are forward migrations
+(migrations.py): never edit a statement here that a deployed database already ran."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from v11ops.cli.config import FILE_OPTION, load_or_fail
 from v11ops.cli.errors import EXIT_FAILED, fail
-from v11ops.config import Config
+from v11ops.config import STRATEGIES, Config
 from v11ops.deploy.client import (
     ControllerClient,
     ControllerRefused,
@@ -77,7 +77,7 @@ def up(
     live = [s for s in status["slots"].values() if s["role"] == "live"]
     if not live:
         first = version or config.versions[0]
-        code = _deploy_and_wait(config, first, as_json=False)
+        code = _wait_and_report(config, _call(config, lambda c: c.deploy(first)), as_json=False)
         if code:
             raise typer.Exit(code)
     console.print(f"[green]up[/]: service at http://{config.router.listen}")
@@ -103,33 +103,43 @@ def deploy(
     version: str = typer.Argument(..., help="A release version listed in the config."),
     file: Path = FILE_OPTION,
     wait: bool = typer.Option(True, "--wait/--no-wait", help="Wait for the outcome."),
+    strategy: str | None = typer.Option(
+        None, "--strategy", help="blue-green, canary or rolling (default: strategy.default)."
+    ),
     as_json: bool = JSON,
 ) -> None:
-    """Deploy VERSION blue-green. Exit 0 on success, 1 when it failed or was rolled back."""
+    """Deploy VERSION. Exit 0 on success, 1 when it failed, was rolled back or aborted."""
     config = load_or_fail(file)
     if version not in config.releases:
         fail(f"unknown release {version!r} (known: {', '.join(config.versions)})")
+    if strategy is not None and strategy not in STRATEGIES:
+        fail(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
+    dep = _call(config, lambda c: c.deploy(version, strategy))
     if not wait:
-        dep = _call(config, lambda c: c.deploy(version))
         typer.echo(json.dumps({"id": dep}) if as_json else f"deployment {dep} started")
         return
-    raise typer.Exit(_deploy_and_wait(config, version, as_json))
+    raise typer.Exit(_wait_and_report(config, dep, as_json))
 
 
 def rollback(
     to: str | None = typer.Option(None, "--to", help="Version (default: the previous one)."),
+    restore_db: bool = typer.Option(
+        False,
+        "--restore-db",
+        help="For a release that cannot run on the ledger's schema:"
+        " restore the pre-deploy backup (transactions since then are lost).",
+    ),
     file: Path = FILE_OPTION,
     as_json: bool = JSON,
 ) -> None:
     """Switch back to the previous release (instant while it is warm)."""
     config = load_or_fail(file)
-    dep = _call(config, lambda c: c.rollback(to))
+    dep = _call(config, lambda c: c.rollback(to, restore_db))
+    if restore_db and not as_json:  # say what is lost before the outcome
+        for event in _call(config, lambda c: c.deployment(dep))["events"]:
+            if event["kind"] == "data_loss":
+                console.print(f"[yellow]data loss[/]: {event['message']}")
     raise typer.Exit(_wait_and_report(config, dep, as_json))
-
-
-def _deploy_and_wait(config: Config, version: str, as_json: bool) -> int:
-    dep = _call(config, lambda c: c.deploy(version))
-    return _wait_and_report(config, dep, as_json)
 
 
 def _wait_and_report(config: Config, dep: int, as_json: bool) -> int:
@@ -146,8 +156,11 @@ def _wait_and_report(config: Config, dep: int, as_json: bool) -> int:
                 break
             if detail["status"] == "paused" and not paused_hint:
                 paused_hint = True
-                console.print("[yellow]paused[/] for preview: check the new slot, then run"
-                              " `v11ops promote` (or `v11ops abort`)")  # fmt: skip
+                why = detail.get("reason") or "for preview: check the new slot"
+                console.print(f"[yellow]paused[/] {why}; run `v11ops promote` to go on"
+                              " (or `v11ops abort`)")  # fmt: skip
+            elif detail["status"] == "running":
+                paused_hint = False
             time.sleep(0.2)
     if as_json:
         typer.echo(json.dumps(detail, default=str))

@@ -11,10 +11,14 @@ from rich.markup import escape
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
 from v11ops import __version__
+from v11ops.cli import analysis as analysis_cli
+from v11ops.cli import backup as backup_cli
 from v11ops.cli import config as config_cli
 from v11ops.cli import demo as demo_cli
 from v11ops.cli import deploy as deploy_cli
 from v11ops.cli import load as load_cli
+from v11ops.cli import monitor as monitor_cli
+from v11ops.cli import monitoring as monitoring_cli
 from v11ops.cli import node as node_cli
 from v11ops.cli import preflight as preflight_cli
 from v11ops.cli import router as router_cli
@@ -44,13 +48,19 @@ def _root(
 
 
 app.add_typer(node_cli.app, name="node")
+app.add_typer(backup_cli.app, name="backup")
+app.add_typer(backup_cli.dr_app, name="dr")
 app.add_typer(router_cli.app, name="router")
 app.add_typer(config_cli.app, name="config")
+app.add_typer(analysis_cli.app, name="analysis")
+app.add_typer(monitor_cli.app, name="monitor")
+app.add_typer(monitoring_cli.app, name="monitoring")
 config_cli.register(app)
 load_cli.register(app)
 deploy_cli.register(app)
 demo_cli.register(app)
 preflight_cli.register(app)
+monitor_cli.register(app)
 
 
 def main() -> None:

@@ -120,3 +120,48 @@ def verify(
         console.print(f"[red]chain INVALID[/] at height {report.height}: {report.problem}")
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
+
+
+@app.command("migrate")
+def migrate(
+    db: str = typer.Option(..., help="sqlite:///PATH or postgresql://HOST/DB"),
+    to: int | None = typer.Option(None, "--to", min=1, help="Target version (default: newest)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be applied."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Apply the ledger schema's forward migrations (there are no down migrations)."""
+    from v11node.storage import StorageError, open_storage
+    from v11node.storage.migrations import (
+        LATEST_VERSION,
+        MigrationReport,
+        check_target,
+        current_version,
+        pending,
+    )
+    from v11node.storage.migrations import migrate as apply
+
+    if db.startswith("sqlite:///") and not Path(db.removeprefix("sqlite:///")).exists():
+        fail(f"--db {db!r}: no such database file")
+    try:
+        storage = open_storage(db)
+    except StorageError as exc:
+        fail(str(exc))
+    try:
+        current = current_version(storage)
+        target = LATEST_VERSION if to is None else to
+        check_target(current, target)
+        if dry_run:
+            report = MigrationReport(current, target, pending(current, target))
+        else:
+            report = apply(storage, target)
+    except StorageError as exc:
+        fail(str(exc))
+    finally:
+        storage.close()
+    if as_json:
+        typer.echo(json.dumps({**report.to_json(), "dryRun": dry_run}))
+        return
+    verb = "would apply" if dry_run else "applied"
+    for m in report.applied:
+        console.print(f"  {verb} {m.version}: {m.description}")
+    console.print(f"schema {report.from_version} -> {report.to_version}")

@@ -11,19 +11,24 @@ from typing import Any
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from v11ops.config._analysis import AnalysisTemplates, builtin_templates
+from v11ops.config._backup import Backup
 from v11ops.config._base import Model, PortSpec, split_host_port
 from v11ops.config._errors import ConfigError, UnknownReleaseError
 from v11ops.config._gates import Gates
-from v11ops.config._hooks import Hooks, HttpHook
+from v11ops.config._hooks import Hooks
+from v11ops.config._monitoring import Monitoring
+from v11ops.config._notify import Notifications
 from v11ops.config._release import ResolvedRelease
 from v11ops.config._router import Router
 from v11ops.config._secrets import plaintext_secret_paths, render_env
 from v11ops.config._service import Release, Service
-from v11ops.config._strategy import Strategy
+from v11ops.config._strategy import Analysis, Strategy
 from v11ops.config._templates import render
 
 _VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$")
 _SLOT = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+ROLLING_SLOT_PREFIX = "pool-"
 _UNIX_SOCKET_MAX = 107  # sun_path is 108 bytes on Linux, including the terminating NUL
 
 
@@ -51,6 +56,14 @@ class Config(Model):
     gates: Gates = Field(default_factory=Gates)
     slots: dict[str, Slot] = Field(default_factory=_default_slots)
     hooks: Hooks = Field(default_factory=Hooks)
+    monitoring: Monitoring = Field(default_factory=Monitoring)
+    notifications: Notifications = Field(default_factory=Notifications)
+    backup: Backup = Field(default_factory=Backup)
+    analysis: AnalysisTemplates = Field(
+        default_factory=builtin_templates,
+        description="named analysis templates; error-rate, latency and latency-vs-baseline are "
+        "built in (a template of the same name replaces one)",
+    )
     state_dir: str = Field(
         default=".v11ops", min_length=1, description="relative to the config file"
     )
@@ -84,6 +97,24 @@ class Config(Model):
         if len(ports) != len(set(ports)):
             raise ValueError("two slots have the same port")
         return slots
+
+    @model_validator(mode="after")
+    def _canary_analysis_templates_exist(self) -> Config:
+        for i, step in enumerate(self.strategy.canary.steps):
+            if not isinstance(step, Analysis):
+                continue
+            for name in step.analysis.templates:
+                if name not in self.analysis:
+                    raise PydanticCustomError(
+                        "unknown_template",
+                        "unknown analysis template '{name}' (known: {known})",
+                        {
+                            "path": f"strategy.canary.steps.{i}.analysis.templates",
+                            "name": name,
+                            "known": ", ".join(self.analysis),
+                        },
+                    )
+        return self
 
     @model_validator(mode="after")
     def _router_port_is_not_a_slot_port(self) -> Config:
@@ -129,6 +160,12 @@ class Config(Model):
     def versions(self) -> list[str]:
         """Known release versions in file order."""
         return list(self.releases)
+
+    def rolling_slot_names(self) -> list[str]:
+        """The slots a rolling pool uses: `pool-1` .. `pool-(instances + max_surge)`, on free
+        ports (enough names for the old and the new instances during a surge)."""
+        r = self.strategy.rolling
+        return [f"{ROLLING_SLOT_PREFIX}{i}" for i in range(1, r.instances + r.max_surge + 1)]
 
     def slot_port(self, slot: str) -> int | None:
         """The fixed port of a slot, or None when it is `auto`."""
@@ -187,15 +224,12 @@ class Config(Model):
         mappings += [(f"releases.{v}.env", r.env) for v, r in self.releases.items() if r]
         for i, check in enumerate(self.gates.smoke):
             mappings.append((f"gates.smoke[{i}].headers", check.headers))
-        for i, hook in enumerate(self.hooks.pre_switch):
-            if isinstance(hook, HttpHook):
-                mappings.append((f"hooks.pre_switch[{i}].headers", hook.headers))
-            else:
-                mappings.append((f"hooks.pre_switch[{i}].env", hook.env))
+        mappings += self.hooks.secret_mappings()
         advice = [
             f"{path} looks like a secret in plaintext; use env:NAME or file:PATH instead"
             for path in plaintext_secret_paths(iter(mappings))
         ]
+        advice += self.notifications.warnings()
         socket_bytes = len(os.fsencode(self.admin_socket_path))
         if socket_bytes > _UNIX_SOCKET_MAX:
             advice.append(
@@ -215,6 +249,8 @@ class Config(Model):
         return self._label
 
     def _slot(self, slot: str) -> Slot:
+        if slot in self.rolling_slot_names() and slot not in self.slots:
+            return Slot(port="auto")
         if slot not in self.slots:
             known = ", ".join(self.slots)
             raise ConfigError(f"unknown slot {slot!r} (slots: {known})", file=self._file)

@@ -1,8 +1,9 @@
-"""`hooks:` calls made at fixed points of a deploy (pre_switch for now)."""
+"""`hooks:` calls made at fixed points of a deploy: pre_deploy, pre_switch (blue-green) or
+pre_step (canary), post_switch and on_rollback."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Discriminator, Field, Tag
 
@@ -53,7 +54,48 @@ Hook = Annotated[
 HOOK_TAGS = frozenset({"http", "command"})
 
 
-class Hooks(Model):
-    """Hooks by deploy point."""
+HookPoint = Literal["pre_deploy", "pre_switch", "pre_step", "post_switch", "on_rollback"]
+HOOK_POINTS: tuple[HookPoint, ...] = get_args(HookPoint)
 
-    pre_switch: list[Hook] = Field(default_factory=list)
+
+class Hooks(Model):
+    """Hooks by deploy point, run in order; a failing required hook fails its gate."""
+
+    pre_deploy: list[Hook] = Field(
+        default_factory=list,
+        description="before anything starts; a failure fails the deploy and nothing is started",
+    )
+    pre_switch: list[Hook] = Field(
+        default_factory=list,
+        description="blue-green, before traffic moves; a failure stops the new slot",
+    )
+    pre_step: list[Hook] = Field(
+        default_factory=list,
+        description="canary, before each weight change; a failure aborts and rolls back",
+    )
+    post_switch: list[Hook] = Field(
+        default_factory=list,
+        description="after traffic moved to the new release (when there is one to roll back "
+        "to); a failure rolls back",
+    )
+    on_rollback: list[Hook] = Field(
+        default_factory=list,
+        description="after traffic moved back: {version}/{new} are the release rolled back to, "
+        "{old_version}/{old} the one rolled back from; a failure is recorded, the rollback stands",
+    )
+
+    def at(self, point: HookPoint) -> list[Hook]:
+        """The hooks of one deploy point."""
+        hooks: list[Hook] = getattr(self, point)
+        return hooks
+
+    def secret_mappings(self) -> list[tuple[str, dict[str, str]]]:
+        """(field path, mapping) of every hook's headers or env, for the plaintext-secret check."""
+        mappings: list[tuple[str, dict[str, str]]] = []
+        for point in HOOK_POINTS:
+            for i, hook in enumerate(self.at(point)):
+                if isinstance(hook, HttpHook):
+                    mappings.append((f"hooks.{point}[{i}].headers", hook.headers))
+                else:
+                    mappings.append((f"hooks.{point}[{i}].env", hook.env))
+        return mappings

@@ -10,13 +10,14 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from v11ops.config._analysis import CHECK_TAGS
 from v11ops.config._config import Config
 from v11ops.config._errors import ConfigError, config_error_from_validation
 from v11ops.config._gates import SMOKE_TAGS
 from v11ops.config._hooks import HOOK_TAGS
 
 DEFAULT_CONFIG_PATH = Path("v11ops.yaml")
-_UNION_TAGS = SMOKE_TAGS | HOOK_TAGS
+_UNION_TAGS = SMOKE_TAGS | HOOK_TAGS | CHECK_TAGS
 
 
 class _Loader(yaml.SafeLoader):

@@ -45,3 +45,10 @@ class Release(Model):
 
     command: Argv | None = None
     env: Env = Field(default_factory=dict)
+    schema_versions: list[Annotated[int, Field(ge=1)]] | None = Field(
+        default=None,
+        min_length=1,
+        description="ledger schema versions this release runs on; a deploy migrates to the"
+        " highest, a rollback to a release that cannot run on the current one is refused;"
+        " default: any",
+    )

@@ -12,7 +12,9 @@ from __future__ import annotations
 import time
 
 from v11ops.config import ResolvedRelease
+from v11ops.deploy.alerts import window_alert_check
 from v11ops.deploy.controller import Controller
+from v11ops.deploy.hookpoints import hook_gate, on_rollback
 from v11ops.deploy.journal import Journal, StepFailed
 from v11ops.deploy.state import SlotState
 from v11ops.deploy.window import post_switch_window
@@ -42,7 +44,24 @@ class BlueGreenRun:
         await self.after_switch()
 
     async def _before_switch(self) -> None:
+        await self.prepare_candidate()
         ctl, rel = self.ctl, self.release
+        if self.policy.preview:
+            async with self.j.step("preview", {"url": rel.base_url}):
+                ctl.state.set_status(self.j.deployment_id, "paused", "waiting for promote")
+                self.j.event("paused", f"preview at {rel.base_url}; run `v11ops promote`")
+                await ctl._promote.wait()
+                ctl.state.set_status(self.j.deployment_id, "running")
+                if ctl._abort.is_set():
+                    raise StepFailed("aborted during preview")
+        if ctl._abort.is_set():
+            raise StepFailed("aborted")
+        await self.pre_switch_hooks()
+
+    async def prepare_candidate(self) -> None:
+        """Start the release in the candidate slot and gate it (readiness, smoke); no traffic."""
+        ctl, rel = self.ctl, self.release
+        await hook_gate(ctl, self.j, "pre_deploy", self._hook_context())
         async with self.j.step("start", {"slot": self.slot, "port": rel.port}) as out:
             warm = ctl.state.slots().get(self.slot)
             if warm is not None and warm.role == "warm":
@@ -65,16 +84,9 @@ class BlueGreenRun:
                 rel.base_url, ctl.config.gates.smoke, version=rel.version,
                 config_dir=ctl.config.config_dir,
             )))  # fmt: skip
-        if self.policy.preview:
-            async with self.j.step("preview", {"url": rel.base_url}):
-                ctl.state.set_status(self.j.deployment_id, "paused", "waiting for promote")
-                self.j.event("paused", f"preview at {rel.base_url}; run `v11ops promote`")
-                await ctl._promote.wait()
-                ctl.state.set_status(self.j.deployment_id, "running")
-                if ctl._abort.is_set():
-                    raise StepFailed("aborted during preview")
-        if ctl._abort.is_set():
-            raise StepFailed("aborted")
+
+    async def pre_switch_hooks(self) -> None:
+        ctl = self.ctl
         async with self.j.step("pre_switch"):
             ctl.record_gate(self.j, await run_hooks(
                 "pre_switch", ctl.config.hooks.pre_switch, self._hook_context(),
@@ -104,11 +116,13 @@ class BlueGreenRun:
             await self._succeed()
             return
         try:
+            await hook_gate(ctl, self.j, "post_switch", self._hook_context())
             async with self.j.step("post_switch_window"):
                 ctl.record_gate(self.j, await post_switch_window(
                     slot=self.slot, ready_url=rel.base_url + rel.ready_path,
                     is_alive=self._alive, traffic=ctl.traffic, baseline=self.baseline,
                     policy=self.policy, length_s=self.policy.post_switch_window_s,
+                    alerts=window_alert_check(ctl, self.j.deployment_id, self.slot, rel.version),
                 ))  # fmt: skip
         except StepFailed as exc:
             stable = ctl.state.slots().get(self.stable.name) if self.stable else None
@@ -128,8 +142,10 @@ class BlueGreenRun:
 
     async def _abandon(self, reason: str) -> None:
         """A gate failed before the switch: traffic never moved; stop the candidate."""
-        async with self.j.step("stop_candidate", {"reason": reason}) as out:
-            out.update(await self.ctl.stop_slot(self.slot))
+        slot = self.ctl.state.slots().get(self.slot)
+        if slot is not None and slot.role == "candidate":  # else pre_deploy failed: none started
+            async with self.j.step("stop_candidate", {"reason": reason}) as out:
+                out.update(await self.ctl.stop_slot(self.slot))
         status = "aborted" if self.ctl._abort.is_set() else "failed"
         self.ctl.state.finish_deployment(self.j.deployment_id, status, reason)
         self.j.event(status, reason)
@@ -184,8 +200,9 @@ async def fast_rollback(
         took = time.perf_counter() - began
         out.update(revision=result.revision, rollback_ms=round(took * 1000, 2))
     journal.event("rolled_back", f"all traffic on {target.name} ({target.version})",
-                  rollback_ms=round(took * 1000, 2))  # fmt: skip
+                  rollback_ms=round(took * 1000, 2), reason=reason)  # fmt: skip
     ctl.supervise(target.name)
+    await on_rollback(ctl, journal, target, current)
     if current is not None and current.name != target.name:
         if manual:
             ctl.state.set_slot(current.name, current.version, current.port, "warm")

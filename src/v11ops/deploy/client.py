@@ -68,11 +68,12 @@ class ControllerClient:
     def status(self) -> dict[str, Any]:
         return dict(self._call("GET", "/status"))
 
-    def deploy(self, version: str) -> int:
-        return int(self._call("POST", "/deployments", {"version": version})["id"])
+    def deploy(self, version: str, strategy: str | None = None) -> int:
+        body = {"version": version, "strategy": strategy}
+        return int(self._call("POST", "/deployments", body)["id"])
 
-    def rollback(self, to: str | None = None) -> int:
-        return int(self._call("POST", "/rollback", {"to": to})["id"])
+    def rollback(self, to: str | None = None, restore_db: bool = False) -> int:
+        return int(self._call("POST", "/rollback", {"to": to, "restore_db": restore_db})["id"])
 
     def promote(self) -> None:
         self._call("POST", "/promote")

@@ -16,11 +16,13 @@ from typing import Any, TypeVar
 import httpx
 import structlog
 
-from v11ops.config import Config, ConfigError, ResolvedRelease, load_config
+from v11ops.config import STRATEGIES, Config, ConfigError, ResolvedRelease, load_config
+from v11ops.deploy.alerts import AlertInbox
 from v11ops.deploy.journal import Journal, StepFailed
-from v11ops.deploy.state import Deployment, LockHeld, SlotState, StateDB
+from v11ops.deploy.state import TERMINAL, Deployment, LockHeld, SlotState, StateDB
 from v11ops.deploy.traffic import Traffic
 from v11ops.gates import GateResult
+from v11ops.notify import Notifier
 from v11ops.runtime import Instance, ProcessRuntime, Supervisor, free_port
 from v11ops.runtime._procfs import read_stat
 
@@ -49,6 +51,7 @@ class Controller:
         self.holder = f"controller pid={os.getpid()} host={socket.gethostname()}"
         self.supervisor = Supervisor(runtime, on_event=self._runtime_event)
         self._task: asyncio.Task[None] | None = None
+        self._current: int | None = None  # the deployment `_task` runs
         self._token: int | None = None
         self._promote = asyncio.Event()
         self._abort = asyncio.Event()
@@ -56,6 +59,9 @@ class Controller:
         self.releases: dict[str, ResolvedRelease] = {}
         self.stop_slots_on_exit = False
         self._client: httpx.AsyncClient | None = None
+        self.alerts = AlertInbox()  # what Alertmanager reports firing (deploy/alerts.py)
+        # Deploy events to webhooks; reads self.config per event, so a reload applies.
+        self.notifier = Notifier(lambda: self.config, state)
 
     # -- slots -----------------------------------------------------------------------------------
     def slot_with_role(self, role: str) -> SlotState | None:
@@ -159,6 +165,16 @@ class Controller:
     def busy(self) -> bool:
         return self._task is not None and not self._task.done()
 
+    async def settle(self, timeout_s: float = 5.0) -> None:
+        """Let a deployment whose outcome is already written finish its last steps (releasing
+        the lock, a last event), so a deploy asked for right after it is not refused as busy."""
+        if not self.busy or self._current is None:
+            return
+        current = self.state.deployment(self._current)
+        if current is not None and current.status in TERMINAL and self._task is not None:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
+
     # -- operations ------------------------------------------------------------------------------
     def reload_config(self) -> None:
         """Read v11ops.yaml again, so a release added to the file can be deployed at once.
@@ -172,9 +188,10 @@ class Controller:
         except ConfigError as exc:
             raise DeployRefused(f"{exc} (the controller keeps the previous config)") from None
 
-    def start_deploy(self, version: str) -> int:
-        """Validate and begin a blue-green deploy in the background; return its id."""
-        from v11ops.deploy.bluegreen import BlueGreenRun
+    def start_deploy(self, version: str, strategy: str | None = None) -> int:
+        """Validate and begin a deploy in the background (the config's default strategy unless
+        `strategy` names another); return its id."""
+        from v11ops.backup.deploy_guard import deploy_plan, with_migration
 
         if self.busy:
             raise DeployRefused(self._busy_message(), status=409)
@@ -182,6 +199,13 @@ class Controller:
         if version not in self.config.releases:
             known = ", ".join(self.config.versions)
             raise DeployRefused(f"unknown release {version!r} (known: {known})")
+        strategy = strategy or self.config.strategy.default
+        if strategy not in STRATEGIES:
+            raise DeployRefused(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
+        if strategy == "rolling":
+            return self._start_rolling(version)
+        self._refuse_if_pool_runs()
+        schema = deploy_plan(self, version)  # refuses a release that cannot run on the ledger
         token = self.acquire_lock()
         try:
             stable = self.slot_with_role("live")
@@ -192,20 +216,58 @@ class Controller:
             self.release_lock()
             raise DeployRefused(str(exc)) from None
         dep = self.state.create_deployment(
-            version, stable.version if stable else None, "blue-green", "deploy", slot,
+            version, stable.version if stable else None, strategy, "deploy", slot,
             stable.name if stable else None, token,
         )  # fmt: skip
-        run = BlueGreenRun(self, Journal(self.state, dep, token), release, stable)
-        self._launch(run.run(), token)
+        journal = Journal(self.state, dep, token, self.notifier)
+        run = _run_class(strategy)(self, journal, release, stable)
+        # A deploy that migrates the ledger schema backs it up and migrates it first.
+        self._launch(with_migration(self, journal, schema, run.run()), token, dep)
         return dep
 
-    def start_rollback(self, to: str | None) -> int:
-        """Fast path to the warm previous release, else a normal deploy of the last good one."""
+    def _start_rolling(self, version: str) -> int:
+        from v11ops.backup.deploy_guard import deploy_plan, with_migration
+        from v11ops.deploy.rolling import RollingRun
+
+        schema = deploy_plan(self, version)  # refuses a release that cannot run on the ledger
+        token = self.acquire_lock()
+        try:
+            live = [s for s in self.state.slots().values() if s.role == "live"]
+            previous = live[0].version if live else None
+            release = self.resolve(version, self.config.rolling_slot_names()[0])
+            self.state.register_release(version, release.fingerprint())
+        except Exception as exc:
+            self.release_lock()
+            raise DeployRefused(str(exc)) from None
+        dep = self.state.create_deployment(
+            version, previous, "rolling", "deploy", None, None, token
+        )
+        journal = Journal(self.state, dep, token, self.notifier)
+        run = RollingRun(self, journal, version, live)
+        self._launch(with_migration(self, journal, schema, run.run()), token, dep)
+        return dep
+
+    def _refuse_if_pool_runs(self) -> None:
+        """Blue-green and canary move traffic between two slots; a rolling pool is N of them."""
+        live = [s.name for s in self.state.slots().values() if s.role == "live"]
+        if len(live) > 1:
+            raise DeployRefused(
+                f"{len(live)} instances are live ({', '.join(sorted(live))}) from a rolling "
+                "deploy: deploy with --strategy rolling, or roll to one instance first"
+            )
+
+    def start_rollback(self, to: str | None, restore_db: bool = False) -> int:
+        """Fast path to the warm previous release, else a normal deploy of the last good one.
+        A release that cannot run on the ledger's schema is refused unless `restore_db`."""
+        from v11ops.backup.deploy_guard import guard_rollback
         from v11ops.deploy.bluegreen import fast_rollback
 
         if self.busy:
             raise DeployRefused(self._busy_message(), status=409)
         self.reload_config()
+        restoring = guard_rollback(self, to, restore_db)  # schema check; --restore-db path
+        if restoring is not None:
+            return restoring
         warm = self.slot_with_role("warm")
         live = self.slot_with_role("live")
         warm_instance = self.instance(warm.name) if warm is not None else None
@@ -216,8 +278,8 @@ class Controller:
                 warm.version, live.version if live else None, "fast-rollback", "rollback",
                 warm.name, live.name if live else None, token,
             )  # fmt: skip
-            journal = Journal(self.state, dep, token)
-            self._launch(fast_rollback(self, journal, warm, live, manual=True), token)
+            journal = Journal(self.state, dep, token, self.notifier)
+            self._launch(fast_rollback(self, journal, warm, live, manual=True), token, dep)
             return dep
         target = to or self.state.last_good_release(exclude=live.version if live else None)
         if target is None:
@@ -235,16 +297,21 @@ class Controller:
         self._abort.set()
         self._promote.set()
 
-    def _launch(self, work: Any, token: int) -> None:
+    def _launch(self, work: Any, token: int, dep: int) -> None:
         self._promote.clear()
         self._abort.clear()
+        self._current = dep
 
         async def runner() -> None:
             renew = asyncio.create_task(self._renew_lock(token))
             try:
                 await work
-            except Exception:
-                log.exception("deployment crashed")
+            except Exception as exc:
+                # A bug, not a gate: never leave the deployment "running" for ever.
+                log.exception("deployment crashed", deployment=dep)
+                current = self.state.deployment(dep)
+                if current is not None and current.status not in TERMINAL:
+                    self.state.finish_deployment(dep, "failed", f"internal error: {exc!r}")
             finally:
                 renew.cancel()
                 self.release_lock()
@@ -351,6 +418,13 @@ class Controller:
 
     def _runtime_event(self, kind: str, /, **fields: object) -> None:
         self.state.event(None, kind, f"{kind}: slot {fields.get('slot')}", **fields)
+
+
+def _run_class(strategy: str) -> Any:
+    from v11ops.deploy.bluegreen import BlueGreenRun
+    from v11ops.deploy.canary import CanaryRun
+
+    return CanaryRun if strategy == "canary" else BlueGreenRun
 
 
 def _holder_is_dead(holder: str) -> bool:

@@ -24,12 +24,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from v11ops.config import Config
+from v11ops.deploy.alerts import start_listener
 from v11ops.deploy.client import controller_socket
 from v11ops.deploy.controller import Controller, DeployRefused
 from v11ops.deploy.reconcile import reconcile
 from v11ops.deploy.routers import router_backend
 from v11ops.deploy.state import StateDB
 from v11ops.deploy.traffic import Traffic
+from v11ops.monitoring.stack import publish_scrape_targets
 from v11ops.runtime import ProcessRuntime
 
 log = structlog.get_logger("v11ops.daemon")
@@ -59,18 +61,24 @@ def build_app(ctl: Controller, stop: asyncio.Event) -> Starlette:
         return JSONResponse(await ctl.status())
 
     async def deploy(request: Request) -> JSONResponse:
-        version = (await _body(request)).get("version")
+        body = await _body(request)
+        version, strategy = body.get("version"), body.get("strategy")
         if not isinstance(version, str) or not version:
             return JSONResponse({"error": "body needs a 'version' string"}, status_code=400)
+        if strategy is not None and not isinstance(strategy, str):
+            return JSONResponse({"error": "'strategy' must be a string"}, status_code=400)
+        await ctl.settle()
         try:
-            return JSONResponse({"id": ctl.start_deploy(version)}, status_code=202)
+            return JSONResponse({"id": ctl.start_deploy(version, strategy)}, status_code=202)
         except DeployRefused as exc:
             return _error(exc)
 
     async def rollback(request: Request) -> JSONResponse:
-        to = (await _body(request)).get("to")
+        body = await _body(request)
+        to, restore_db = body.get("to"), body.get("restore_db") is True
+        await ctl.settle()
         try:
-            return JSONResponse({"id": ctl.start_rollback(to)}, status_code=202)
+            return JSONResponse({"id": ctl.start_rollback(to, restore_db)}, status_code=202)
         except DeployRefused as exc:
             return _error(exc)
 
@@ -144,7 +152,11 @@ async def serve(config: Config) -> None:
     traffic = Traffic(router_backend(config))
     ctl = Controller(config, state, ProcessRuntime(config.state_path), traffic)
     ctl.stop_slots_on_exit = False
+    # Monitoring: scrape targets follow every slot change; alerts may roll a release back.
+    state.on_slots_changed = lambda: publish_scrape_targets(ctl.config, state.slots().values())
+    stop_listener = await start_listener(ctl)
     await reconcile(ctl)
+    publish_scrape_targets(ctl.config, state.slots().values())
     stop = asyncio.Event()
     sock = controller_socket(config)
     with contextlib.suppress(FileNotFoundError):
@@ -172,6 +184,9 @@ async def serve(config: Config) -> None:
             await ctl.stop_slot(name, drain=True)
     server.should_exit = True
     await serving
+    if stop_listener is not None:
+        await stop_listener()
+    await ctl.notifier.aclose()  # flush queued notifications, within notifications.flush_timeout_s
     traffic.close()
     state.close()
     with contextlib.suppress(FileNotFoundError):

@@ -22,6 +22,7 @@ from v11ops.deploy.bluegreen import BlueGreenRun, fast_rollback
 from v11ops.deploy.controller import Controller
 from v11ops.deploy.journal import Journal
 from v11ops.deploy.state import Deployment, SlotState
+from v11ops.router.table import Target
 
 log = structlog.get_logger("v11ops.reconcile")
 
@@ -34,7 +35,7 @@ async def reconcile(ctl: Controller) -> None:
     for dep in ctl.state.unfinished():
         token = ctl.acquire_lock(takeover=True)
         try:
-            await _recover(ctl, dep, Journal(ctl.state, dep.id, token))
+            await _recover(ctl, dep, Journal(ctl.state, dep.id, token, ctl.notifier))
         finally:
             ctl.release_lock()
     await _heal_slots(ctl)
@@ -45,6 +46,9 @@ async def _recover(ctl: Controller, dep: Deployment, journal: Journal) -> None:
     switched = any(s["name"] in ("switch", "switch_back") and s["status"] == "done" for s in steps)
     journal.event("recovering", "controller restarted during this deployment",
                   last_step=steps[-1]["name"] if steps else None, switched=switched)  # fmt: skip
+    if dep.strategy == "rolling":
+        await _recover_pool(ctl, dep, journal)
+        return
     slots = ctl.state.slots()
     candidate = slots.get(dep.candidate_slot or "")
     stable = slots.get(dep.stable_slot or "") if dep.stable_slot else None
@@ -58,6 +62,33 @@ async def _recover(ctl: Controller, dep: Deployment, journal: Journal) -> None:
         return
     await fast_rollback(ctl, journal, stable, candidate, manual=False,
                         reason="controller restarted and the new release is unhealthy")  # fmt: skip
+
+
+async def _recover_pool(ctl: Controller, dep: Deployment, journal: Journal) -> None:
+    """A rolling deploy stopped midway: instances not yet routed stop; the router gets exactly
+    the live ones. The pool may mix both releases until the next deploy, and says so."""
+    for name, slot in ctl.state.slots().items():
+        if slot.role in ("candidate", "retiring"):
+            await ctl.stop_slot(name)
+    await route_live(ctl)
+    versions = sorted({s.version or "" for s in ctl.state.slots().values() if s.role == "live"})
+    reason = (
+        "controller restarted during a rolling deploy; the pool keeps its live instances "
+        f"({', '.join(versions)}): run the deploy again"
+    )
+    ctl.state.finish_deployment(dep.id, "aborted", reason)
+    journal.event("aborted", reason)
+
+
+async def route_live(ctl: Controller) -> None:
+    """Route to every live slot whose instance runs (one slot, or a rolling pool)."""
+    targets = []
+    for name, slot in sorted(ctl.state.slots().items()):
+        inst = ctl.instance(name)
+        if slot.role == "live" and slot.version and inst is not None:
+            targets.append(Target(name, inst.base_url, 100, slot.version))
+    if targets:
+        await ctl.traffic.set_targets(targets)
 
 
 async def _restore_stable(
@@ -117,7 +148,7 @@ async def _heal_slots(ctl: Controller) -> None:
             ctl.state.event(None, "instance_restarted", f"restarted live slot {name}", pid=new.pid)
             routes = await ctl.traffic.routes()
             if not any(t.name == name for t in routes.active):
-                await ctl.traffic.switch_to(name, new.base_url, slot.version)
+                await route_live(ctl)
             ctl.supervise(name)
         elif slot.role == "live":
             ctl.supervise(name)

@@ -12,7 +12,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +103,8 @@ class StateDB:
         self._conn.execute("PRAGMA synchronous = FULL")
         self._conn.execute("PRAGMA busy_timeout = 10000")
         self._conn.executescript(_SCHEMA)
+        # Called after every slot change (the monitoring scrape targets follow the roles).
+        self.on_slots_changed: Callable[[], None] | None = None
 
     def close(self) -> None:
         with self._lock:
@@ -348,6 +350,8 @@ class StateDB:
                 " port = excluded.port, role = excluded.role, updated_at = excluded.updated_at",
                 (name, version, port, role, time.time()),
             )
+        if self.on_slots_changed is not None:
+            self.on_slots_changed()
 
     def slots(self) -> dict[str, SlotState]:
         rows = self._query("SELECT name, version, port, role FROM slots ORDER BY name")

@@ -68,8 +68,17 @@ class Traffic:
 
     async def switch_to(self, slot: str, url: str, version: str) -> SwitchResult:
         """Send every new request to `slot` in one atomic step."""
+        return await self.set_targets([Target(slot, url, 100, version)])
+
+    async def set_targets(
+        self,
+        targets: list[Target],
+        sticky_header: str | None = None,
+        sticky_cookie: str | None = None,
+    ) -> SwitchResult:
+        """Replace the whole table in one atomic step (a canary split, a rolling pool)."""
         started = time.perf_counter()
-        table = RouteTable((Target(slot, url, 100, version),))
+        table = RouteTable(tuple(targets), sticky_header, sticky_cookie)
         applied = await asyncio.to_thread(self._client.set_routes, table)
         return SwitchResult(applied.revision, time.perf_counter() - started)
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import httpx
 
-from v11ops.config import BlueGreen
+from v11ops.config import TrafficLimits
 from v11ops.deploy.traffic import Traffic, WindowTraffic
 from v11ops.gates import Evidence, GateResult
 from v11ops.router.stats import RouterStats
@@ -24,10 +24,12 @@ async def post_switch_window(
     is_alive: Callable[[], bool],
     traffic: Traffic,
     baseline: RouterStats | None,
-    policy: BlueGreen,
+    policy: TrafficLimits,
     length_s: float,
+    alerts: Callable[[], tuple[str, object, str] | None] | None = None,
 ) -> GateResult:
-    """Judge the slot over `length_s`: alive, ready, error rate and p99 from the router's counters.
+    """Judge the slot over `length_s`: alive, ready, error rate and p99 from the router's counters,
+    and `alerts` (deploy/alerts.py): a firing alert about the new release fails it at once.
 
     It fails as soon as a limit is broken on enough requests (it does not wait out the window);
     with fewer than `min_requests` the error rate and latency are not judged, and it says so.
@@ -39,6 +41,9 @@ async def post_switch_window(
         while True:
             if not is_alive():
                 return _result(began, False, "process", "exited", "running", observed, policy)
+            alert = alerts() if alerts is not None else None
+            if alert is not None:
+                return _result(began, False, *alert, observed, policy)
             health_failures = 0 if await _ready(client, ready_url) else health_failures + 1
             if health_failures >= HEALTH_FAILURES_TO_FAIL:
                 return _result(
@@ -55,7 +60,7 @@ async def post_switch_window(
             await asyncio.sleep(POLL_S)
 
 
-def _broken_limit(w: WindowTraffic, policy: BlueGreen) -> tuple[str, str, str] | None:
+def _broken_limit(w: WindowTraffic, policy: TrafficLimits) -> tuple[str, str, str] | None:
     if w.requests < policy.min_requests:
         return None
     if w.error_rate is not None and w.error_rate > policy.max_error_rate:
@@ -76,10 +81,10 @@ def _result(
     began: float,
     passed: bool,
     check: str,
-    observed: str,
+    observed: object,
     expected: str,
     w: WindowTraffic | None,
-    policy: BlueGreen,
+    policy: TrafficLimits,
 ) -> GateResult:
     verdict = Evidence(check=check, observed=observed, expected=expected, passed=passed)
     if w is None:

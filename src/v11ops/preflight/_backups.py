@@ -1,10 +1,11 @@
 """Backup manifests: what preflight reads to know that a recent, verified backup exists.
 
-The backup system (a later issue) writes one folder per backup under `{state_dir}/backups/`,
-and in it, last, `manifest.json`: written atomically once the backup's files are complete and
-synced, so a folder without a manifest is an unfinished backup and never counts. `verified`
-becomes true once the backup was restored into a scratch database and that restore checked
-out (`v11ops node verify`). This module is the one definition of that layout.
+`v11ops backup` (v11ops.backup.manifest, where the full manifest is defined) writes one folder
+per backup in the repository, `backup.repo` (default `{state_dir}/backups/`), and in it, last,
+`manifest.json`: written atomically once the backup's files are complete and synced, so a folder
+without a manifest is an unfinished backup and never counts. `verified` becomes true once a
+restore drill (`v11ops backup drill`) restored the backup into a scratch database and the chain
+verified (`v11ops node verify`). Preflight reads only the fields below (the rest are ignored):
 
     {state_dir}/backups/<id>/manifest.json
     {
@@ -27,7 +28,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from v11ops.config import write_text_atomically
+from v11ops.config import Config, write_text_atomically
+from v11ops.config._backup import render_state_dir
 from v11ops.preflight._verdict import Verdict, failing, hours, passing
 
 BACKUPS_DIRNAME = "backups"
@@ -74,9 +76,18 @@ def write_backup_manifest(backup_dir: Path, manifest: BackupManifest) -> None:
     write_text_atomically(backup_dir / MANIFEST_NAME, text)
 
 
+def configured_repo(config: Config) -> Path:
+    """The backup repository a config names (`backup.repo`)."""
+    return config.config_dir / render_state_dir(config.backup.repo, config.state_path)
+
+
 def read_backup_catalog(state_path: Path) -> BackupCatalog:
     """Every readable manifest under `{state_dir}/backups/*/manifest.json`."""
-    folder = backups_folder(state_path)
+    return read_backup_repo(backups_folder(state_path))
+
+
+def read_backup_repo(folder: Path) -> BackupCatalog:
+    """Every readable manifest under `folder/*/manifest.json`."""
     manifests: list[BackupManifest] = []
     unreadable: list[str] = []
     for path in sorted(folder.glob(f"*/{MANIFEST_NAME}")):

@@ -9,7 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from v11ops.config import Config
-from v11ops.preflight._backups import MAX_BACKUP_AGE, judge_backups, read_backup_catalog
+from v11ops.preflight._backups import (
+    MAX_BACKUP_AGE,
+    configured_repo,
+    judge_backups,
+    read_backup_repo,
+)
 from v11ops.preflight._deploy_lock import judge_deploy_lock
 from v11ops.preflight._disk import DiskThresholds, judge_disk
 from v11ops.preflight._gate import GATE_REPORT_PATH, judge_gate
@@ -91,7 +96,8 @@ def _gate(config: Config, options: PreflightOptions, now: datetime) -> Verdict:
 
 
 def _backup(config: Config, options: PreflightOptions, now: datetime) -> Verdict:
-    return judge_backups(read_backup_catalog(config.state_path), now, options.max_backup_age)
+    catalog = read_backup_repo(configured_repo(config))
+    return judge_backups(catalog, now, options.max_backup_age)
 
 
 def _tls(config: Config, options: PreflightOptions, now: datetime) -> Verdict:

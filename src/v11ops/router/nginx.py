@@ -19,6 +19,7 @@ canary's share is exact only within one worker between reloads and approximate o
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -32,6 +33,8 @@ from v11ops.router.table import RouteTable, Target
 
 NGINX_BIN = Path("/usr/sbin/nginx")
 UPSTREAM_NAME = "v11ops_backend"
+STICKY_VAR = "v11ops_sticky_key"
+_NGINX_VARIABLE = re.compile(r"^\$[A-Za-z0-9_]{1,140}$")
 _POLL_S = 0.02
 
 
@@ -211,8 +214,11 @@ class NginxRouter:
             f"# Rendered by v11ops from route table revision {table.revision}; do not edit.",
             "# nginx runs smooth weighted round robin per worker and restarts it at every",
             "# reload, so a canary's share of requests is approximate.",
-            f"upstream {UPSTREAM_NAME} {{",
         ]
+        lines += _sticky_map(table)
+        lines.append(f"upstream {UPSTREAM_NAME} {{")
+        if table.sticky_header or table.sticky_cookie:
+            lines.append(f"    hash ${STICKY_VAR} consistent;")
         for t in table.active:
             lines.append(
                 f"    server {t.host}:{t.port} weight={t.weight} max_fails=1 fail_timeout=5s;"
@@ -405,3 +411,28 @@ http {{
     }}
 }}
 """
+
+
+def _sticky_map(table: RouteTable) -> list[str]:
+    """With a sticky key, nginx picks by a consistent hash of it, weighted by the targets'
+    weights (ketama points per weight), so a key stays on its target while a canary's weight
+    only grows. Requests without the key hash their $request_id: a random pick in proportion to
+    the weights, where the builtin router is exact per request."""
+    if table.sticky_header:
+        # nginx names a header's variable in lowercase with '-' as '_'.
+        source = "$http_" + table.sticky_header.lower().replace("-", "_")
+    elif table.sticky_cookie:
+        source = "$cookie_" + table.sticky_cookie
+    else:
+        return []
+    if not _NGINX_VARIABLE.match(source):
+        raise RouterRejected(
+            f"nginx cannot hash on {source!r}: a sticky name there is letters, digits and '_'",
+            400,
+        )
+    return [
+        f"map {source} ${STICKY_VAR} {{",
+        '    "" $request_id;',
+        f"    default {source};",
+        "}",
+    ]
