@@ -6,8 +6,11 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -165,3 +168,23 @@ def scratch_root() -> Path:
 
 def remove(root: Path) -> None:
     shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def reachable_by_postgres(*paths: Path) -> Iterator[None]:
+    """Let the postgres user traverse to `paths` (the archive command runs this checkout's
+    code as postgres): add the search bit (o+x, never read) to every ancestor folder that
+    lacks it, such as a private temporary folder holding the clone, and put the modes back."""
+    changed: list[tuple[Path, int]] = []
+    if os.geteuid() == 0:
+        for path in paths:
+            for folder in reversed(path.absolute().parents):
+                mode = folder.stat().st_mode
+                if not mode & stat.S_IXOTH and folder not in {f for f, _ in changed}:
+                    changed.append((folder, mode))
+                    folder.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+    try:
+        yield
+    finally:
+        for folder, mode in reversed(changed):
+            folder.chmod(stat.S_IMODE(mode))

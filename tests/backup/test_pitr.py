@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import json
 import os
+import site
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 import pytest
 
+import v11ops
 from tests.backup.conftest import cli
 from tests.backup.ledger import add_blocks, build_ledger
 from tests.backup.pgcluster import (
     Cluster,
     available,
     chown_tree,
+    reachable_by_postgres,
     remove,
     scratch_root,
     v11ops_command,
@@ -34,9 +38,11 @@ def root() -> Iterator[object]:
     available()
     path = scratch_root()
     clusters: list[Cluster] = []
-    yield path, clusters
-    for c in clusters:
-        c.stop()
+    # The archive command runs this checkout's code with its packages (pgcluster.v11ops_command).
+    with reachable_by_postgres(Path(v11ops.__file__), *map(Path, site.getsitepackages())):
+        yield path, clusters
+        for c in clusters:
+            c.stop()
     remove(path)
 
 
