@@ -10,8 +10,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from v11ops.router import RouterClient, RouterUnavailable
 
@@ -144,3 +146,28 @@ def start_builtin(work: Path, upstream: str) -> tuple[subprocess.Popen[bytes], i
             time.sleep(0.05)
     proc.kill()
     raise SystemExit("builtin router did not start")
+
+
+def say(message: str) -> None:
+    """A timestamped progress line on stderr (stdout carries the report)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def wait_until(what: str, done: Callable[[], bool], timeout_s: float) -> float:
+    """Poll `done` every 100 ms; the wall time it became true. Exits after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if done():
+            return time.time()
+        time.sleep(0.1)
+    raise SystemExit(f"timed out waiting for {what} ({timeout_s:g}s)")
+
+
+def event_at(detail: dict[str, Any], kind: str) -> float | None:
+    """When the first event of `kind` happened in a deployment's `history --explain` detail."""
+    return next((e["at"] for e in detail["events"] if e["kind"] == kind), None)
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
+    """A figure for a report table; `-` when it was not measured."""
+    return "-" if value is None else f"{value:,.{digits}f}"

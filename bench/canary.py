@@ -45,7 +45,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,7 +53,7 @@ import httpx
 import orjson
 import yaml
 
-from _common import free_port, machine
+from _common import event_at, fmt, free_port, machine, say, wait_until
 from v11ops.config import DEFAULT_CONFIG_YAML
 from v11ops.config._analysis import builtin_templates
 from v11ops.load.driver import new_event_loop
@@ -248,15 +247,6 @@ class Stack:
             say(f"v11ops down failed ({result.stderr.strip()}); check {self.root}/state")
 
 
-def wait_until(what: str, done: Callable[[], bool], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if done():
-            return
-        time.sleep(0.5)
-    raise SystemExit(f"timed out waiting for {what} ({timeout_s:g}s)")
-
-
 # -- one canary ------------------------------------------------------------------------------------
 
 
@@ -301,10 +291,6 @@ def _step(detail: dict[str, Any], name: str, **match: Any) -> dict[str, Any] | N
     )  # fmt: skip
 
 
-def _event_at(detail: dict[str, Any], kind: str) -> float | None:
-    return next((e["at"] for e in detail["events"] if e["kind"] == kind), None)
-
-
 def measurements(detail: dict[str, Any]) -> list[dict[str, Any]]:
     """Every analysis measurement stored as a verdict: check, observed, expected, note."""
     return [
@@ -325,7 +311,7 @@ def one_canary(
         phase=phase, version=version, templates=templates, status=detail["status"],
         reason=detail["reason"],
         weight_at=weight["finishedAt"] if weight else None,
-        decided_at=_event_at(detail, "rolling_back"),
+        decided_at=event_at(detail, "rolling_back"),
         back_at=(_step(detail, "switch_back") or {}).get("finishedAt"),
         analysis_s=_span(analysis["startedAt"], analysis["finishedAt"]) if analysis else None,
         measurements=measurements(detail),
@@ -347,9 +333,9 @@ def one_canary(
 def _run_line(r: Run) -> str:
     return (
         f"{r.version} [{', '.join(r.templates)}]: {r.status}; step → decision "
-        f"{_f(r.to_decision_s)}s, → traffic back {_f(r.to_back_s)}s; canary "
+        f"{fmt(r.to_decision_s)}s, → traffic back {fmt(r.to_back_s)}s; canary "
         f"{r.canary_requests} requests ({r.canary_5xx} 5xx) in {r.window_s:.1f}s; p99 canary "
-        f"{_f(r.canary_p99_ms)} ms, stable {_f(r.stable_p99_ms)} ms; {r.reason or ''}"
+        f"{fmt(r.canary_p99_ms)} ms, stable {fmt(r.stable_p99_ms)} ms; {r.reason or ''}"
     )
 
 
@@ -420,7 +406,7 @@ def run_slow(stack: Stack, traffic: OpenLoop, args: argparse.Namespace, res: Res
     baseline = [s for s in traffic.between(began, time.time()) if s.version in GOOD]
     res.baseline_p99_ms, res.baseline_requests = p99_ms(baseline), len(baseline)
     res.node_p99_ms = node_p99_ms(stack, args.node_probes)
-    say(f"(3) baseline p99 {_f(res.baseline_p99_ms)} ms, at the node {_f(res.node_p99_ms)} ms")
+    say(f"(3) baseline p99 {fmt(res.baseline_p99_ms)} ms, at the node {fmt(res.node_p99_ms)} ms")
     for basis, p99 in (("router", res.baseline_p99_ms), ("node", res.node_p99_ms)):
         if p99 is None:
             raise SystemExit(f"no answered requests to measure the {basis} p99 on")
@@ -482,10 +468,6 @@ class LoadWatch:
             self._stop.wait(10)
 
 
-def say(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=5, help="(1) and (3) canaries each")
@@ -534,10 +516,6 @@ def main() -> None:
 # -- the report ------------------------------------------------------------------------------------
 
 
-def _f(value: float | None, digits: int = 2) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
-
-
 def _stats(values: list[float | None]) -> str:
     present = [v for v in values if v is not None]
     if not present:
@@ -570,9 +548,9 @@ def report(res: Results, args: argparse.Namespace) -> None:
     for r in wrong:
         evidence(r)
     print(
-        f"\n(3) baseline p99 of {INFO}: through the router {_f(res.baseline_p99_ms)} ms "
+        f"\n(3) baseline p99 of {INFO}: through the router {fmt(res.baseline_p99_ms)} ms "
         f"({res.baseline_requests} requests of the client), straight at the live node "
-        f"{_f(res.node_p99_ms)} ms ({args.node_probes} sequential GETs)"
+        f"{fmt(res.node_p99_ms)} ms ({args.node_probes} sequential GETs)"
     )
     for basis, ms in res.slow_ms.items():
         print(f"\n(3-{basis}) p99 {basis} x 3: V11_FAULT_LATENCY_MS {ms}")
@@ -599,9 +577,9 @@ def table(runs: list[Run]) -> None:
     for i, r in enumerate(runs, 1):
         rate = r.canary_requests / r.window_s if r.window_s else None
         print(
-            f"| {i} | {r.version} | {r.status} | {_f(r.to_decision_s)} | {_f(r.to_back_s)} "
-            f"| {_f(r.analysis_s)} | {_f(rate, 1)} | {r.canary_5xx} | {_f(r.canary_p99_ms)} "
-            f"| {_f(r.stable_p99_ms)} |"
+            f"| {i} | {r.version} | {r.status} | {fmt(r.to_decision_s)} | {fmt(r.to_back_s)} "
+            f"| {fmt(r.analysis_s)} | {fmt(rate, 1)} | {r.canary_5xx} | {fmt(r.canary_p99_ms)} "
+            f"| {fmt(r.stable_p99_ms)} |"
         )
 
 

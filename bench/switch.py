@@ -58,15 +58,18 @@ from _common import (
     NGINX,
     WRK,
     WrkOutput,
+    event_at,
+    fmt,
     free_port,
     machine,
     parse_wrk,
+    say,
     start_builtin,
     start_upstream,
+    wait_until,
 )
 from v11ops.config import DEFAULT_CONFIG_YAML, Config, load_config
-from v11ops.deploy.client import ControllerClient
-from v11ops.deploy.daemon import controller_socket
+from v11ops.deploy.client import ControllerClient, controller_socket
 from v11ops.deploy.stack import ensure_controller, ensure_router, stop_controller, stop_router
 from v11ops.router import NginxRouter, RouterClient, RouteTable, Target
 from v11ops.router.stats import RouterStats
@@ -313,16 +316,6 @@ class Stack:
                     os.killpg(pgid, signal.SIGKILL)
 
 
-def wait_until(what: str, done: Callable[[], bool], timeout_s: float) -> float:
-    """Poll `done` every 100 ms; the wall time it became true. Raises after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if done():
-            return time.time()
-        time.sleep(0.1)
-    raise SystemExit(f"timed out waiting for {what} ({timeout_s:g}s)")
-
-
 def failed_in(window: RouterStats) -> tuple[int, int, dict[str, int]]:
     """(requests, failed = 5xx + unrouted, upstream errors by kind) of a stats diff."""
     requests = sum(t.requests for t in window.targets) + window.unrouted
@@ -447,10 +440,6 @@ def step_durations(detail: dict[str, Any]) -> dict[str, float]:
         for s in detail["steps"]
         if s["finishedAt"] is not None
     }
-
-
-def event_at(detail: dict[str, Any], kind: str) -> float | None:
-    return next((e["at"] for e in detail["events"] if e["kind"] == kind), None)
 
 
 def one_switch(stack: Stack, probe: Probe, index: int, shape: LoadShape, steady_s: float) -> Switch:
@@ -768,10 +757,6 @@ def _cpu_times() -> tuple[int, int]:
 # -- the run -------------------------------------------------------------------------------------
 
 
-def say(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
 @dataclass
 class Results:
     machine: str
@@ -835,7 +820,7 @@ def run_rollbacks(
             res.rollbacks.append(r)
             say(
                 f"(b) rollback to {r.to_version}: {r.status}; command → all traffic on it "
-                f"{_f(r.command_to_all_old_s, 3)}s, controller {_f(r.rollback_ms, 1)} ms"
+                f"{fmt(r.command_to_all_old_s, 3)}s, controller {fmt(r.rollback_ms, 1)} ms"
             )
             time.sleep(1)
         for _ in range(args.bad_deploys):
@@ -843,7 +828,7 @@ def run_rollbacks(
             res.bad_deploys.append(b)
             say(
                 f"(c) bad release: {b.status}; switch → all good "
-                f"{_f(b.switch_to_all_good_s, 3)}s; {b.reason}"
+                f"{fmt(b.switch_to_all_good_s, 3)}s; {b.reason}"
             )
             time.sleep(1)
 
@@ -929,10 +914,6 @@ def main() -> None:
 # -- the report ----------------------------------------------------------------------------------
 
 
-def _f(value: float | None, digits: int = 2) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
-
-
 def _median(values: list[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return statistics.median(present) if present else None
@@ -975,7 +956,7 @@ def report_switches(res: Results, args: argparse.Namespace) -> None:
         print(
             f"| {s.index + 1} | {s.version} | {s.status} | {s.router_requests:,} "
             f"| {s.router_requests / s.cycle_s:,.0f} | {s.router_failed} | {s.retries} "
-            f"| {s.probe_failed} | {w.failed if w else '-'} | {_f(w.p99_ms if w else None)} |"
+            f"| {s.probe_failed} | {w.failed if w else '-'} | {fmt(w.p99_ms if w else None)} |"
         )
     failed = sum(s.router_failed for s in sw)
     wrk_failed = sum(s.wrk.failed for s in sw if s.wrk)
@@ -995,8 +976,8 @@ def report_switches(res: Results, args: argparse.Namespace) -> None:
     print("|---|---:|---:|---:|---:|---:|")
     for r in res.latency:
         print(
-            f"| {r.name} | {r.samples:,} | {_f(r.p50_ms)} | {_f(r.p99_ms)} | {_f(r.max_ms)} "
-            f"| {_f(r.p99_median_ms)} |"
+            f"| {r.name} | {r.samples:,} | {fmt(r.p50_ms)} | {fmt(r.p99_ms)} | {fmt(r.max_ms)} "
+            f"| {fmt(r.p99_median_ms)} |"
         )
 
 
@@ -1010,15 +991,15 @@ def report_rollbacks(res: Results) -> None:
     print("|---:|---|---|---:|---:|---:|---:|---:|")
     for i, r in enumerate(rb, 1):
         print(
-            f"| {i} | {r.to_version} | {r.status} | {_f(r.command_to_all_old_s, 3)} "
-            f"| {_f(r.command_to_request_s, 3)} | {_f(r.request_to_all_old_s, 3)} "
-            f"| {_f(r.rollback_ms, 1)} | {_f(r.cli_s)} |"
+            f"| {i} | {r.to_version} | {r.status} | {fmt(r.command_to_all_old_s, 3)} "
+            f"| {fmt(r.command_to_request_s, 3)} | {fmt(r.request_to_all_old_s, 3)} "
+            f"| {fmt(r.rollback_ms, 1)} | {fmt(r.cli_s)} |"
         )
     request = _median([r.request_to_all_old_s for r in rb])
-    print(f"median request at the controller → all traffic on the old release: {_f(request, 3)} s")
+    print(f"median request at the controller → all traffic on the old release: {fmt(request, 3)} s")
     cmd = _median([r.command_to_all_old_s for r in rb])
     print(
-        f"median command → all traffic on the old release: {_f(cmd, 3)} s; "
+        f"median command → all traffic on the old release: {fmt(cmd, 3)} s; "
         f"target <= 1 s: {_met(cmd is not None and cmd <= 1)}"
     )
     print("\n(c) bad release 1.2.0 (50 % of API requests fail), default gates, load as in (a)")
@@ -1029,13 +1010,13 @@ def report_rollbacks(res: Results) -> None:
     print("|---:|---|---:|---:|---:|---:|---:|")
     for i, b in enumerate(res.bad_deploys, 1):
         print(
-            f"| {i} | {b.status} | {_f(b.switch_to_rolled_back_s, 3)} "
-            f"| {_f(b.switch_to_all_good_s, 3)} | {_f(b.bad_responses_seen_s, 3)} "
-            f"| {_f(b.rollback_ms, 1)} | {b.router_failed} |"
+            f"| {i} | {b.status} | {fmt(b.switch_to_rolled_back_s, 3)} "
+            f"| {fmt(b.switch_to_all_good_s, 3)} | {fmt(b.bad_responses_seen_s, 3)} "
+            f"| {fmt(b.rollback_ms, 1)} | {b.router_failed} |"
         )
     back = _median([b.switch_to_all_good_s for b in res.bad_deploys])
     print(
-        f"median switch → traffic back on the good release: {_f(back, 3)} s; target <= 15 s: "
+        f"median switch → traffic back on the good release: {fmt(back, 3)} s; target <= 15 s: "
         f"{_met(back is not None and back <= 15)}"
     )
 
