@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import platform
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from v11ops.router import RouterClient, RouterUnavailable
+from v11ops.runtime import free_port
 
 NGINX = Path("/usr/sbin/nginx")
 WRK = Path("/usr/bin/wrk")
@@ -49,12 +49,6 @@ def _cpu_model() -> str:
 def machine() -> str:
     """CPU model and core count."""
     return f"{_cpu_model()}, {os.cpu_count()} cores"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def cpu_seconds(pids: list[int]) -> float:

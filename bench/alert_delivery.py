@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,17 +43,12 @@ from v11ops.monitoring.rules.routing import (
     Webhook,
     render_alertmanager_config,
 )
+from v11ops.runtime import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = Timing(group_wait="0s", group_interval="1s", repeat_interval="1h")
 NODE_JOB = RuleParams().node_job
 FAST_SETTINGS = {"scrape_s": 1, "evaluation_s": 1, "for_s": 1, "group_wait_s": 0}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Pages:

@@ -46,6 +46,7 @@ import httpx
 from v11node.ledger.accounts import dev_address, dev_signing_key
 from v11node.ledger.transaction import canonical_bytes, make_transaction, sign
 from v11ops.load import LoadReport, LoadSpec, run_load
+from v11ops.runtime import free_port
 
 V11OPS = str(Path(sys.executable).with_name("v11ops"))
 PG_ADMIN_URL = os.environ.get("V11_BENCH_PG_URL", "postgresql://127.0.0.1:5432/test")
@@ -177,7 +178,7 @@ class Node:
     """A `v11ops node run` subprocess on a free loopback port."""
 
     def __init__(self, db_url: str, work: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = work / "node.log"
         args = [V11OPS, "node", "run", "--port", str(self.port), "--db", db_url]
@@ -247,15 +248,6 @@ def _proc_cpu(pid: int) -> float:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return 0.0
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def drive(node: Node, name: str, rate: float, seconds: float, in_flight: int) -> LoadRun:

@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from tests.analysis.prometheus import PrometheusServer, ScrapeTarget, start_prometheus
-from tests.support.nodeproc import NodeProcess, free_port
+from tests.support.nodeproc import NodeProcess
 from v11ops.analysis import SlotRef
+from v11ops.runtime import free_port
 
 NODES = {
     "blue": ("1.0.0", {}),

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import yaml
 
-from tests.support.nodeproc import free_port
 from tests.support.services import require_binary
+from v11ops.runtime import free_port
 
 
 @dataclass(frozen=True)

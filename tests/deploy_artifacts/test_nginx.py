@@ -23,6 +23,7 @@ from v11node.node import NodeSettings
 from v11ops.config import DEFAULT_CONFIG_YAML, parse_config
 from v11ops.router import NginxRouter, RouteTable, Target
 from v11ops.router.nginx import UPSTREAM_NAME
+from v11ops.runtime import free_port
 
 INCLUDE_MODE = """
 router:
@@ -133,12 +134,6 @@ def echo() -> Iterator[int]:
     server.server_close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -154,7 +149,7 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 
 def test_site_serves_tls_and_forwards_to_the_rendered_upstream(
     nginx_bin: Path, tmp_path: Path, echo: int
 ) -> None:
-    http_port, https_port = _free_port(), _free_port()
+    http_port, https_port = free_port(), free_port()
     prefix = prepare(tmp_path, "v11ops.conf", http_port, https_port)
     table = RouteTable((Target("blue", f"http://127.0.0.1:{echo}", 100, "1.1.0"),))
     prefix.upstream.write_text(NginxRouter.own(tmp_path, ("127.0.0.1", 1)).render_upstream(table))

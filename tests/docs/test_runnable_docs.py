@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ import pytest
 
 from tests.docs.markdown import fenced_blocks
 from tests.support.services import require_binary
+from v11ops.runtime import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = sorted((ROOT / "docs").glob("*.md"))
@@ -75,14 +75,7 @@ RUNNABLE_DOCS = [doc for doc in DOCS if runnable_blocks(doc)]
 
 def free_ports(count: int) -> list[int]:
     """Ports nothing listens on now, distinct from each other."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
+    return [free_port() for _ in range(count)]
 
 
 def block_env(state_file: Path) -> dict[str, str]:

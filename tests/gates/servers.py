@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,13 +11,9 @@ import pytest
 import uvicorn
 from starlette.types import ASGIApp
 
+from v11ops.runtime import free_port
+
 Serve = Callable[[ASGIApp], str]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

@@ -11,8 +11,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.gates.servers import Serve, free_port
+from tests.gates.servers import Serve
 from v11ops.gates import GateResult, readiness
+from v11ops.runtime import free_port
 
 pytestmark = pytest.mark.timeout(60)
 

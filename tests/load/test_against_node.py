@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.nodeproc import V11OPS, NodeProcess, free_port
+from tests.support.nodeproc import V11OPS, NodeProcess
+from v11ops.runtime import free_port
 
 pytestmark = pytest.mark.slow
 

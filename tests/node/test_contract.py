@@ -12,7 +12,8 @@ import schemathesis
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import status_code_conformance
 
-from tests.support.nodeproc import NodeProcess, free_port
+from tests.support.nodeproc import NodeProcess
+from v11ops.runtime import free_port
 
 
 @pytest.fixture(scope="module")

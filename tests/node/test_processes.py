@@ -10,10 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.nodeproc import V11OPS, NodeProcess, free_port
+from tests.support.nodeproc import V11OPS, NodeProcess
 from v11node.ledger.accounts import dev_address, dev_signing_key
 from v11node.ledger.transaction import make_transaction, to_json
 from v11node.storage import open_storage
+from v11ops.runtime import free_port
 
 pytestmark = pytest.mark.slow
 

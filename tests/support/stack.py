@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from tests.support.nodeproc import free_port
+from v11ops.runtime import free_port
 
 V11OPS = str(Path(sys.executable).with_name("v11ops"))
 

@@ -23,6 +23,7 @@ from v11ops.cli import node as node_cli
 from v11ops.cli import preflight as preflight_cli
 from v11ops.cli import router as router_cli
 from v11ops.cli.errors import EXIT_USAGE, err_console
+from v11ops.runtime import PortRangeError
 
 app = typer.Typer(
     name="v11ops",
@@ -76,6 +77,9 @@ def main() -> None:
         sys.exit(EXIT_USAGE)
     except typer.Abort:
         sys.exit(130)
+    except PortRangeError as exc:  # an environment variable, read wherever a port is picked
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        sys.exit(EXIT_USAGE)
     sys.exit(code if isinstance(code, int) else 0)
 
 

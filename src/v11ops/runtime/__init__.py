@@ -7,7 +7,7 @@ result = await runtime.stop(instance, drain_timeout_s=30)   # StopResult
 """
 
 from v11ops.runtime._instance import AdoptResult, Instance, StopOutcome, StopResult
-from v11ops.runtime._ports import free_port
+from v11ops.runtime._ports import PortRangeError, free_port
 from v11ops.runtime._process import MARKER_ENV, InstanceStartError, ProcessRuntime
 from v11ops.runtime._protocol import Runtime
 from v11ops.runtime._supervisor import INSTANCE_RESTARTS, BackoffPolicy, EventSink, Supervisor
@@ -20,6 +20,7 @@ __all__ = [
     "EventSink",
     "Instance",
     "InstanceStartError",
+    "PortRangeError",
     "ProcessRuntime",
     "Runtime",
     "StopOutcome",

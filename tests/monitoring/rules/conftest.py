@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.nodeproc import NodeProcess, free_port
+from tests.support.nodeproc import NodeProcess
+from v11ops.runtime import free_port
 
 
 @pytest.fixture(scope="session")

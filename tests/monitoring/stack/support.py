@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
-from tests.support.nodeproc import free_port
 from tests.support.services import require_binary
+from v11ops.runtime import free_port
 
 BINARIES = ("prometheus", "promtool", "prometheus-alertmanager", "amtool",
             "prometheus-node-exporter")  # fmt: skip

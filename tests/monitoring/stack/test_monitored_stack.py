@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 from tests.monitoring.stack.support import monitoring_yaml, require_stack_binaries, wait_for
-from tests.support.nodeproc import free_port
 from tests.support.stack import Stack, make_stack
 from v11ops.config import Config, load_config
 from v11ops.deploy.client import ControllerClient, controller_socket
 from v11ops.monitoring import stack as monitoring
+from v11ops.runtime import free_port
 
 pytestmark = pytest.mark.slow
 
