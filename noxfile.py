@@ -65,9 +65,11 @@ write_gate_report(Path(sys.argv[1]), GateReport(
 # pytest marker expressions: `slow` tests spawn processes and take seconds each.
 SUITES = {"unit": "not slow", "integration": "slow"}
 
-# Findings at or above both levels fail the scan (bandit's levels: low, medium, high).
+# Findings at or above both levels fail the scan (bandit's levels: low, medium, high): every
+# medium or high severity finding, however unsure bandit is, is fixed or justified inline
+# (`# nosec BXXX: why`). tests/attacks/test_bandit.py runs the same scan.
 BANDIT_SEVERITY = "medium"
-BANDIT_CONFIDENCE = "medium"
+BANDIT_CONFIDENCE = "low"
 
 # The perf smoke: a few seconds of signed transactions against one node; any error fails.
 PERF_RATE = 100

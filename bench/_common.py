@@ -122,13 +122,17 @@ def start_upstream(work: Path) -> tuple[int, Path]:
     return port, work / "upstream.pid"
 
 
-def start_builtin(work: Path, upstream: str) -> tuple[subprocess.Popen[bytes], int]:
-    """`v11ops router run` with one target `blue`; admin socket at `work`/router.sock."""
+def start_builtin(
+    work: Path, upstream: str, extra: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen[bytes], int]:
+    """`v11ops router run` with one target `blue` (and `extra` options, e.g. --tls-cert);
+    admin socket at `work`/router.sock."""
     port = free_port()
     sock = work / "router.sock"
     command = [sys.executable, "-c", "from v11ops.cli.main import main; main()", "router", "run"]
     command += ["--listen", f"127.0.0.1:{port}", "--admin-socket", str(sock)]
     command += ["--state-file", str(work / "router-state.json"), "--target", f"blue={upstream}"]
+    command += extra
     proc = subprocess.Popen(command)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:

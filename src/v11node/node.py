@@ -12,6 +12,7 @@ from pathlib import Path
 import structlog
 
 from v11node import __version__
+from v11node.api.keys import KeyRing
 from v11node.faults import Faults
 from v11node.ledger.accounts import dev_genesis, load_genesis
 from v11node.ledger.block import ZERO_HASH, Block, BlockHeader, genesis_merkle_root
@@ -37,9 +38,15 @@ class NodeSettings:
     lease_ttl_s: float = 2.0
     max_batch: int = 1_000
     max_body_bytes: int = 4 * 1024 * 1024
-    api_keys: tuple[str, ...] = ()
-    admin_key: str | None = None
+    # Hashes only (see v11node.api.keys). API keys: required for writes when any is configured;
+    # admin keys: required for /admin routes, which otherwise answer direct loopback calls only.
+    api_keys: KeyRing = field(default_factory=KeyRing)
+    admin_keys: KeyRing = field(default_factory=KeyRing)
     rate_limit_per_s: float = 0.0  # per client address; 0 disables
+    key_rate_limit_per_s: float = 0.0  # per API key; 0 disables
+    max_header_bytes: int = 16 * 1024  # request line and headers together
+    max_headers: int = 100
+    cors_origins: tuple[str, ...] = ()  # none: no CORS headers at all
     verify_threads: int = field(default_factory=lambda: os.cpu_count() or 2)
     # Worker processes that verify signatures off this process's GIL; 0: threads only.
     verify_processes: int = field(default_factory=lambda: os.cpu_count() or 2)
@@ -163,14 +170,19 @@ class Node:
         """Indices of transactions whose signature fails, verified on all cores."""
         return await self.verifier.verify([(t.sender, t.signing_bytes(), t.signature) for t in txs])
 
-    async def accept(self, txs: list[Transaction]) -> list[bytes]:
-        """Store verified transactions durably; returns their hashes once committed to disk."""
+    async def accept(self, txs: list[Transaction]) -> tuple[list[bytes], list[bool]]:
+        """Store verified transactions durably, once committed to disk: their hashes, and for each
+        whether it is new (False: the same transaction was already stored, so it is not stored
+        or applied again)."""
         assert self.writer is not None
         now_ms = int(time.time() * 1000)
         rows = [(tx.hash, tx, now_ms) for tx in txs]
-        await self.writer.insert_pending(rows)
-        self.metrics.transactions.labels("PENDING").inc(len(rows))
-        return [h for h, _, _ in rows]
+        new = await self.writer.insert_pending(rows)
+        stored = sum(new)
+        self.metrics.transactions.labels("PENDING").inc(stored)
+        if stored < len(new):
+            self.metrics.transactions.labels("DUPLICATE").inc(len(new) - stored)
+        return [h for h, _, _ in rows], new
 
 
 def _genesis(allocation: dict[bytes, int]) -> Block:

@@ -31,10 +31,12 @@ class WriteQueue:
         self.group_commits = 0
         self._thread.start()
 
-    async def insert_pending(self, rows: list[tuple[bytes, Transaction, int]]) -> None:
-        fut: Future[None] = Future()
+    async def insert_pending(self, rows: list[tuple[bytes, Transaction, int]]) -> list[bool]:
+        """Per row, True if this call stored it; False for a transaction already stored (by an
+        earlier request, a concurrent one in the same group, or earlier in these rows)."""
+        fut: Future[list[bool]] = Future()
         self._queue.put(("pending", rows, fut))
-        await asyncio.wrap_future(fut)
+        return await asyncio.wrap_future(fut)
 
     async def call(self, fn: Callable[[], T]) -> T:
         """Run any other write (block commit, lease) on the writer thread."""
@@ -84,16 +86,28 @@ class WriteQueue:
         group = [(rows, fut) for rows, fut in group if fut.set_running_or_notify_cancel() or True]
         all_rows = [row for rows, _ in group for row in rows]
         try:
-            self._storage.insert_pending(all_rows)
+            unclaimed = self._storage.insert_pending(all_rows)
         except BaseException as exc:
             for _, fut in group:
                 if not fut.done():
                     fut.set_exception(exc)
             return
         self.group_commits += 1
-        for _, fut in group:
+        for rows, fut in group:
+            new = _claim(rows, unclaimed)
             if not fut.done():
-                fut.set_result(None)
+                fut.set_result(new)
+
+
+def _claim(rows: list[tuple[bytes, Transaction, int]], unclaimed: set[bytes]) -> list[bool]:
+    """The first row of a stored hash claims it (in queue order); later copies are duplicates."""
+    new = []
+    for tx_hash, _, _ in rows:
+        stored = tx_hash in unclaimed
+        if stored:
+            unclaimed.discard(tx_hash)
+        new.append(stored)
+    return new
 
 
 def _resolve(fut: Future[Any], fn: Callable[[], Any]) -> None:

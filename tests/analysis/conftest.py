@@ -1,8 +1,8 @@
 """Real nodes for the analysis tests, started once for this folder (package scope).
 
 - blue: the stable release; green: a good candidate; red: a candidate whose API answers half of
-  its requests with 500 (V11_FAULT_ERROR_RATE); slow: a candidate that adds 10 ms to every API
-  request (V11_FAULT_LATENCY_MS), several times the stable's latency on loopback.
+  its requests with 500 (V11_FAULT_ERROR_RATE); slow: a candidate that adds 50 ms to every API
+  request (V11_FAULT_LATENCY_MS), several times the stable's latency even on a loaded machine.
 - `steady_traffic`: a process sending about 15 requests/s to each node, so scrapes and
   Prometheus have something to measure.
 - `prometheus`: a real Prometheus scraping the four every second, labelled slot and version.
@@ -28,7 +28,7 @@ NODES = {
     "blue": ("1.0.0", {}),
     "green": ("1.1.0", {}),
     "red": ("1.2.0", {"V11_FAULT_ERROR_RATE": "0.5"}),
-    "slow": ("1.3.0", {"V11_FAULT_LATENCY_MS": "10"}),
+    "slow": ("1.3.0", {"V11_FAULT_LATENCY_MS": "50"}),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -69,7 +70,11 @@ def test_a_recorded_window_of_an_erroring_candidate_would_have_failed(
     assert len(prom["points"]) >= 8  # one per second of the window (interval_s 1)
     judged = [p for p in prom["points"] if p["verdict"] == "failed"]
     assert judged, prom["points"]
-    assert 0.2 < judged[0]["value"] < 0.8 and judged[0]["samples"] >= 5
+    first = judged[0]
+    assert first["samples"] >= 5
+    # Half of red's requests fail at random: the share is 0.5 within 4 standard deviations of a
+    # binomial share of that many requests (few of them on a loaded machine).
+    assert abs(first["value"] - 0.5) <= 4 * math.sqrt(0.25 / first["samples"])
     assert prom["reason"].startswith(f"result {judged[0]['value']:.4g} breaks the success")
     assert prom["decided_at"] == judged[0]["at"]
     assert router["phase"] == "not backtestable"

@@ -14,7 +14,8 @@ MW = {"name": "latency-vs-baseline", "kind": "mann_whitney", "interval_s": 0.1}
 
 
 def test_a_candidate_several_times_slower_fails(nodes: dict[str, SlotRef]) -> None:
-    # slow adds 10 ms to ~2 ms: about 5x on an idle machine, still 2x or more on a loaded one.
+    # slow adds 50 ms to ~2 ms: far slower on an idle machine, and still clearly slower on a
+    # loaded one, where scheduling delays of tens of ms reach both slots.
     outcome, measured = analyse(template(MW), context(nodes["slow"], nodes["blue"]))
     assert outcome.phase == "failed", [m.reason for m in measured]
     stats = measured[0].value

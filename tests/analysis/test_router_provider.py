@@ -14,6 +14,7 @@ from tests.analysis.helpers import analyse, context, template
 from tests.router.harness import LoopThread, start_router
 from v11ops.analysis import AnalysisContext, SlotRef
 from v11ops.router import RouterClient, RouterServer, RouterStats, RouteTable, Target
+from v11ops.router.errors import RouterError
 
 ERROR_RATE = {
     "name": "error-rate", "kind": "router", "metric": "error_rate",
@@ -183,3 +184,26 @@ def test_an_abort_request_stops_the_analysis_at_once(
     assert outcome.phase == "aborted"
     assert outcome.reason.startswith("error-rate aborted: aborted on request")
     assert measured == []
+
+
+def test_a_router_that_could_not_be_read_at_the_start_counts_from_the_next_snapshot(
+    canary: Canary, nodes: dict[str, SlotRef]
+) -> None:
+    """The router is restarting when the analysis begins: its first measurement is an error
+    that says so, and the next ones judge the traffic counted since then."""
+    canary.route(nodes["blue"], nodes["green"])
+    calls: list[float] = []
+
+    async def restarting() -> RouterStats | None:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            raise RouterError("admin socket not there yet")
+        return await canary.stats()
+
+    check = {**ERROR_RATE, "count": 1, "error_limit": 1}
+    ctx = context(nodes["green"], nodes["blue"], router_stats=restarting,
+                  router_url=canary.url, top_up=canary.top_up)  # fmt: skip
+    outcome, measured = analyse(template(check), ctx, during=traffic(canary.url, 0.6))
+    assert [m.verdict for m in measured] == ["error", "successful"], [m.reason for m in measured]
+    assert measured[0].reason == ("no earlier router snapshot to compare with; counting from now")
+    assert outcome.phase == "successful"

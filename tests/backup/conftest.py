@@ -13,6 +13,7 @@ from typer.testing import CliRunner, Result
 from tests.backup.ledger import build_ledger
 from tests.support.services import fresh_postgres_database
 from v11ops.backup.keys import BackupKey, parse_key
+from v11ops.backup.manifest import Manifest, amend_manifest
 from v11ops.cli.main import app
 
 TABLES = ("meta", "transactions", "blocks", "accounts", "genesis", "producer_lease", "nodes")
@@ -68,3 +69,25 @@ def rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
     finally:
         conn.close()
     return out
+
+
+def claim_height(repo: Path, backup_id: str, key: BackupKey, height: int) -> None:
+    """Re-sign the manifest with another ledger height than the backup holds (a lying but
+    authentic manifest: restore must notice the difference)."""
+
+    def change(m: Manifest) -> Manifest:
+        assert m.ledger is not None
+        return m.model_copy(update={"ledger": m.ledger.model_copy(update={"height": height})})
+
+    amend_manifest(repo, backup_id, key, change)
+
+
+def claim_more_bytes(repo: Path, backup_id: str, key: BackupKey) -> None:
+    """Re-sign the manifest saying the first file restores to one byte more than it does."""
+
+    def change(m: Manifest) -> Manifest:
+        first = m.files[0]
+        files = [first.model_copy(update={"plain_bytes": first.plain_bytes + 1}), *m.files[1:]]
+        return m.model_copy(update={"files": files})
+
+    amend_manifest(repo, backup_id, key, change)

@@ -60,7 +60,7 @@ def _stack_with_schemas(root: Path) -> Stack:
     key = root.parent / "backup.key"
     key.write_text(os.urandom(32).hex())
     # A long scale-down delay: the warm 1.0.0 slot stays while the test looks at it.
-    stack = make_stack(root, scale_down_s=300, top=f"backup:\n  key_file: {key}\n")
+    stack = make_stack(root, scale_down_s=300, top=f"backup:\n  key: file:{key}\n")
     text = stack.config.read_text()
     text = text.replace('"1.0.0": {}', '"1.0.0": {schema_versions: [1]}')
     text = text.replace('"1.1.0": {}', '"1.1.0": {schema_versions: [1, 2]}')

@@ -321,9 +321,9 @@ def test_secret_references_resolve_when_the_release_is_resolved(
         '  env: {API_TOKEN: "env:V11_TEST_TOKEN", DB_PASSWORD: "file:key.txt", '
         'URL: "file:///not/a/reference"}\nreleases:',
     )
+    monkeypatch.setenv("V11_TEST_TOKEN", "s3cr{e}t")
     config = load_config(write(tmp_path, text))
     assert config.warnings() == []
-    monkeypatch.setenv("V11_TEST_TOKEN", "s3cr{e}t")
     release = config.release("1.0.0", slot="blue", port=1)
     assert dict(release.env) == {
         "API_TOKEN": "s3cr{e}t",
@@ -336,7 +336,8 @@ def test_secret_references_resolve_when_the_release_is_resolved(
     assert config.release("1.0.0", slot="blue", port=1).fingerprint() == release.fingerprint()
     monkeypatch.delenv("V11_TEST_TOKEN")
     with pytest.raises(
-        ConfigError, match=r"releases\.1\.0\.0\.env\.API_TOKEN: environment variable"
+        ConfigError,
+        match=r"releases\.1\.0\.0\.env\.API_TOKEN: env:V11_TEST_TOKEN: environment variable",
     ):
         config.release("1.0.0", slot="blue", port=1)
 

@@ -13,8 +13,8 @@ import yaml
 
 from tests.deploy_artifacts.artifacts import DEPLOY, REPO, default_config, options
 from v11node.api.app import create_app
-from v11node.node import Node
-from v11ops.config import Config, load_config
+from v11node.node import Node, NodeSettings
+from v11ops.config import Config, parse_config
 
 COMPOSE = DEPLOY / "docker-compose.yml"
 STACK_CONFIG = DEPLOY / "compose" / "v11ops.yaml"
@@ -31,7 +31,8 @@ def compose() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def stack_config() -> Config:
-    return load_config(STACK_CONFIG)
+    # Validated, not loaded: its file:/run/secrets/... references exist only in the container.
+    return parse_config(STACK_CONFIG.read_text(), STACK_CONFIG)
 
 
 def _services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -52,7 +53,8 @@ def _host_ports(service: dict[str, Any]) -> list[int]:
 
 def _node_routes() -> set[str]:
     # The routes the node's app declares; building it needs only the release string.
-    app = create_app(cast(Node, SimpleNamespace(settings=SimpleNamespace(release="test"))))
+    settings = NodeSettings(db_url="sqlite:///unused", release="test")
+    app = create_app(cast(Node, SimpleNamespace(settings=settings)))
     return {getattr(route, "path", "") for route in app.routes}
 
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import ssl
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,7 +15,7 @@ import httpx
 import pytest
 
 from tests.deploy_artifacts.artifacts import NGINX, host_config, replace_once
-from tests.deploy_artifacts.nginx_site import SITES, UPSTREAM_INCLUDE, prepare
+from tests.deploy_artifacts.nginx_site import SITES, UPSTREAM_INCLUDE, prepare, wait_for_port
 from tests.support.services import require_binary
 from v11node.node import NodeSettings
 from v11ops.config import DEFAULT_CONFIG_YAML, parse_config
@@ -134,18 +132,6 @@ def echo() -> Iterator[int]:
     server.server_close()
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "nginx exited"
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"nginx did not listen on {port} within {timeout_s}s")
-
-
 def test_site_serves_tls_and_forwards_to_the_rendered_upstream(
     nginx_bin: Path, tmp_path: Path, echo: int
 ) -> None:
@@ -157,7 +143,7 @@ def test_site_serves_tls_and_forwards_to_the_rendered_upstream(
         [str(nginx_bin), "-p", str(tmp_path), "-c", str(prefix.conf), "-g", "daemon off;"]
     )
     try:
-        _wait_for_port(https_port, proc)
+        wait_for_port(https_port, proc)
         tls = ssl.create_default_context(cafile=str(prefix.cert))
         with httpx.Client(verify=tls, timeout=5) as client:
             seen = client.get(f"https://127.0.0.1:{https_port}/api/v11/info").json()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 
 from tests.deploy_artifacts.artifacts import (
     CONFIG_FILE,
+    REPO,
     SYSTEMD,
     V11OPS_BIN,
     exec_argv,
@@ -28,6 +30,8 @@ NODE = SYSTEMD / "v11ops-node@.service"
 UNITS = (ROUTER, CONTROLLER, NODE)
 
 HARDENING = {
+    "User": "v11ops",
+    "Group": "v11ops",
     "NoNewPrivileges": "yes",
     "ProtectSystem": "strict",
     "ProtectHome": "yes",
@@ -35,12 +39,26 @@ HARDENING = {
     "PrivateDevices": "yes",
     "ProtectKernelTunables": "yes",
     "ProtectKernelModules": "yes",
+    "ProtectKernelLogs": "yes",
     "ProtectControlGroups": "yes",
+    "ProtectClock": "yes",
+    "ProtectHostname": "yes",
+    "ProtectProc": "invisible",
+    "RestrictAddressFamilies": "AF_UNIX AF_INET AF_INET6",
+    "RestrictNamespaces": "yes",
+    "RestrictRealtime": "yes",
     "RestrictSUIDSGID": "yes",
+    "LockPersonality": "yes",
+    "RemoveIPC": "yes",
     "CapabilityBoundingSet": "",
-    "User": "v11ops",
+    "AmbientCapabilities": "",
+    "SystemCallArchitectures": "native",
+    "SystemCallFilter": "@system-service",
+    "UMask": "0077",
     "KillSignal": "SIGTERM",
 }
+# `systemd-analyze security` exposure (0 best, 10 worst); deploy/README.md records the figures.
+MAX_EXPOSURE = 2.0
 
 
 def test_router_unit_runs_the_router_on_the_addresses_of_the_config() -> None:
@@ -139,3 +157,31 @@ def test_systemd_analyze_verify_accepts_the_unit(path: Path, tmp_path: Path) -> 
     # A bad value is only a warning (exit 0) to systemd, so any line about our unit fails.
     ours = [line for line in (result.stdout + result.stderr).splitlines() if "v11ops" in line]
     assert result.returncode == 0 and not ours, result.stdout + result.stderr
+
+
+def test_the_router_talks_to_loopback_only() -> None:
+    # Behind nginx: clients arrive through nginx on loopback, the slots are on 127.0.0.1.
+    service = read_unit(ROUTER)["Service"]
+    assert service["IPAddressDeny"] == ["any"]
+    assert service["IPAddressAllow"] == ["localhost"]
+
+
+def _exposure(analyze: str, path: Path) -> float:
+    result = subprocess.run(
+        [analyze, "security", "--offline=yes", "--no-pager", str(path)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout)
+    assert match, result.stdout[-500:] + result.stderr
+    return float(match.group(1))
+
+
+@pytest.mark.parametrize("path", UNITS, ids=lambda p: p.name)
+def test_systemd_analyze_security_rates_the_unit_as_recorded(path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed; the directives were checked by parsing")
+    exposure = _exposure(analyze, path)
+    assert exposure <= MAX_EXPOSURE
+    recorded = (REPO / "deploy" / "README.md").read_text()
+    assert f"| `{path.name}` | {exposure:.1f} |" in recorded, "update the score in deploy/README.md"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from v11node.api.keys import KeyRing
 from v11node.faults import Faults
 from v11node.ledger.accounts import dev_address, dev_signing_key
 from v11node.ledger.transaction import make_transaction, to_json
@@ -85,12 +86,16 @@ def test_a_batch_is_confirmed_in_a_block_and_balances_move(client: TestClient) -
     assert set(stats["tps"]) == {"10s", "60s"}
 
 
-def test_a_resubmission_is_idempotent(client: TestClient) -> None:
+def test_a_resubmission_is_refused_and_applied_once(client: TestClient) -> None:
     tx = to_json(make_transaction(dev_signing_key(3), dev_address(4), 1, 1))
-    first = client.post("/api/v11/transactions", json=tx).json()
-    second = client.post("/api/v11/transactions", json=tx).json()
-    assert first == second
-    _wait_status(client, first["hashes"][0], "CONFIRMED")
+    first = client.post("/api/v11/transactions", json=tx)
+    second = client.post("/api/v11/transactions", json=tx)
+    assert first.status_code == 202 and second.status_code == 409
+    tx_hash = first.json()["hashes"][0]
+    assert second.json()["errors"] == [
+        {"field": "body", "message": f"transaction {tx_hash} was already submitted"}
+    ]
+    _wait_status(client, tx_hash, "CONFIRMED")
     assert client.get(f"/api/v11/accounts/{dev_address(3).hex()}").json()["nonce"] == 1
 
 
@@ -183,7 +188,8 @@ def test_metrics_expose_the_names_the_alerts_query(client: TestClient) -> None:
 
 
 def test_api_keys_guard_writes_and_are_counted(tmp_path: Path) -> None:
-    with _client(f"sqlite:///{tmp_path / 'k.db'}", api_keys=("s3cret",)) as c:
+    keys = KeyRing.from_plain(("s3cret",), "test")
+    with _client(f"sqlite:///{tmp_path / 'k.db'}", api_keys=keys) as c:
         _wait_ready(c)
         tx = to_json(make_transaction(dev_signing_key(0), dev_address(1), 1, 1))
         assert c.post("/api/v11/transactions", json=tx).status_code == 401
@@ -242,7 +248,8 @@ def test_admin_routes_refuse_proxied_calls_without_an_admin_key(client: TestClie
 
 
 def test_an_admin_key_guards_admin_routes(tmp_path: Path) -> None:
-    with _client(f"sqlite:///{tmp_path / 'a.db'}", admin_key="adm1n") as c:
+    keys = KeyRing.from_plain(("adm1n",), "test")
+    with _client(f"sqlite:///{tmp_path / 'a.db'}", admin_keys=keys) as c:
         _wait_ready(c)
         assert c.post("/admin/v11/producer/yield").status_code == 401
         ok = c.post("/admin/v11/producer/yield", headers={"X-Admin-Key": "adm1n"})

@@ -49,13 +49,16 @@ def test_schema_creation_and_genesis_are_idempotent(db_url: str) -> None:
 
 def test_insert_pending_is_idempotent_and_keeps_arrival_order(storage: LedgerStorage) -> None:
     txs = [_tx(0, 1), _tx(1, 1), _tx(0, 2)]
-    storage.insert_pending([(t.hash, t, 5) for t in txs])
-    storage.insert_pending([(txs[0].hash, txs[0], 9)])
+    assert storage.insert_pending([(t.hash, t, 5) for t in txs]) == {t.hash for t in txs}
+    assert storage.insert_pending([(txs[0].hash, txs[0], 9)]) == set(), "a replay stores nothing"
+    again = [(t.hash, t, 9) for t in (txs[1], _tx(2, 1), _tx(2, 1))]
+    assert storage.insert_pending(again) == {_tx(2, 1).hash}, "only the new one, once"
+    assert storage.insert_pending([]) == set()
     pending = storage.pending_batch(10)
-    assert [p.hash for p in pending] == [t.hash for t in txs]
+    assert [p.hash for p in pending] == [t.hash for t in (*txs, _tx(2, 1))]
     assert pending[0].accepted_ms == 5, "a resubmission does not overwrite the stored one"
     assert pending[0].tx == txs[0]
-    assert storage.pending_count() == 3
+    assert storage.pending_count() == 4
 
 
 def test_a_block_commit_changes_statuses_balances_and_the_tip_together(

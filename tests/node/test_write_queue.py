@@ -44,19 +44,24 @@ def test_inserts_queued_together_commit_as_one_group_before_a_later_write(
         await asyncio.sleep(0.05)
         first = asyncio.ensure_future(queue.insert_pending(_rows(1, 2)))
         second = asyncio.ensure_future(queue.insert_pending(_rows(3)))
+        replay = asyncio.ensure_future(queue.insert_pending(_rows(3, 4)))
         after = asyncio.ensure_future(
             queue.call(lambda: order.append(f"call saw {storage.pending_count()} pending"))
         )
         await asyncio.sleep(0.05)
         release.set()
-        await asyncio.gather(held, first, second, after)
+        await asyncio.gather(held, first, second, replay, after)
+        # In the same group, the first request with a transaction has it; a copy is a replay.
+        new.extend([first.result(), second.result(), replay.result()])
 
+    new: list[list[bool]] = []
     try:
         asyncio.run(run())
     finally:
         queue.close()
-    assert queue.group_commits == 1, "both inserts went into one database transaction"
-    assert order == ["call saw 3 pending"], "the later write ran after the group's commit"
+    assert queue.group_commits == 1, "the inserts went into one database transaction"
+    assert order == ["call saw 4 pending"], "the later write ran after the group's commit"
+    assert new == [[True, True], [True], [False, True]]
 
 
 def test_a_failed_group_commit_fails_every_waiting_insert(storage: LedgerStorage) -> None:

@@ -203,6 +203,16 @@ def raw_exchange(port: int, data: bytes, *, responses: int = 1, timeout: float =
         return buf
 
 
+def read_to_eof(port: int, data: bytes, timeout: float = 5.0) -> bytes:
+    """Send `data` on a new connection; everything answered until the server closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        out = b""
+        while chunk := sock.recv(65536):
+            out += chunk
+        return out
+
+
 def _complete_responses(buf: bytes) -> int:
     count, pos = 0, 0
     while True:

@@ -36,6 +36,10 @@ def _run(short_dir: Path, *args: str) -> tuple[int, str]:
         (["--metrics-listen", "localhost"], "--metrics-listen 'localhost' must be HOST:PORT"),
         (["--admin-listen", "h:x"], "--admin-listen 'h:x' must be HOST:PORT"),
         (["--target", "blue=http://127.0.0.1:1@heavy"], "weight 'heavy' must be a whole number"),
+        (["--tls-cert", "c.pem"], "--tls-cert and --tls-key go together: give both, or neither"),
+        (["--tls-key", "k.pem"], "--tls-cert and --tls-key go together: give both, or neither"),
+        (["--redirect-http-listen", "127.0.0.1:1"], "--redirect-http-listen needs --tls-cert"),
+        (["--tls-cert", "c", "--tls-key", "k", "--redirect-http-listen", "80"], "HOST:PORT"),
     ],
 )
 def test_a_bad_address_or_target_is_one_line_and_exit_2(

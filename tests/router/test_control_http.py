@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.router.harness import LoopThread, raw_exchange
+from tests.router.harness import LoopThread, raw_exchange, read_to_eof
 from v11ops.router.control_http import (
     MAX_BODY,
     ControlRequest,
@@ -36,16 +36,6 @@ def port(loop: LoopThread) -> Iterator[int]:
         await server.wait_closed()
 
     loop.run(close())
-
-
-def _talk(port: int, data: bytes, timeout: float = 10) -> bytes:
-    """Send `data`, read until the server closes the connection."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(data)
-        out = b""
-        while chunk := sock.recv(65536):
-            out += chunk
-        return out
 
 
 def _one_response(sock: socket.socket) -> bytes:
@@ -77,15 +67,8 @@ def test_keep_alive_answers_several_requests_on_one_connection(port: int) -> Non
     assert b"cache-control: no-store" in raw
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TimeoutError,
-    reason="control_http reads should_keep_alive() after the message completed, when llhttp "
-    "has reset it to the HTTP/1.1 default: `Connection: close` is ignored and the connection "
-    "stays open until READ_TIMEOUT_S",
-)
 def test_connection_close_is_honoured(port: int) -> None:
-    raw = _talk(port, b"GET /a HTTP/1.1\r\nHost: r\r\nConnection: close\r\n\r\n", timeout=2)
+    raw = read_to_eof(port, b"GET /a HTTP/1.1\r\nHost: r\r\nConnection: close\r\n\r\n", timeout=2)
     assert b"connection: close" in raw
 
 
@@ -115,4 +98,4 @@ def test_a_json_body_is_parsed_and_a_bad_one_explained(port: int) -> None:
 
 
 def test_a_request_that_is_not_http_closes_the_connection_without_an_answer(port: int) -> None:
-    assert _talk(port, b"\x16\x03\x01 not http\r\n\r\n") == b""
+    assert read_to_eof(port, b"\x16\x03\x01 not http\r\n\r\n", timeout=10) == b""

@@ -73,8 +73,9 @@ def test_hop_by_hop_headers_are_stripped_and_forwarding_headers_set(
     for name in ("connection", "x-private", "keep-alive", "proxy-connection", "te"):
         assert name not in seen, name
     assert seen["host"] == "example.test"
+    # A loopback peer is a trusted proxy by default (nginx in front): its claims pass.
     assert seen["x-forwarded-for"] == "203.0.113.7, 127.0.0.1"
-    assert seen["x-forwarded-proto"] == "http"
+    assert seen["x-forwarded-proto"] == "https"
     assert seen["x-request-id"] == "req-42"
     assert seen["x-kept"] == "yes"
     # The upstream's own hop-by-hop headers do not reach the client either.

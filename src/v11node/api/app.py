@@ -4,21 +4,25 @@ by hand (not through FastAPI's body injection) to control size limits and error 
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import TypeAdapter, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from v11node import NODE_NAME
-from v11node.api.guards import LOOPBACK_PREFIXES, RateLimiter, client_address, key_matches
+from v11node.api.guards import LOOPBACK_PREFIXES, SECURITY_HEADERS, RateLimiter, client_address
 from v11node.api.problems import JsonResponse, ProblemResponse, field_path, problem
 from v11node.api.schemas import (
     Accepted,
@@ -33,6 +37,7 @@ from v11node.api.stats import StatsCache
 from v11node.ledger.transaction import MAX_MEMO_BYTES, Transaction
 from v11node.node import Node
 
+log = structlog.get_logger("v11node.api")
 _BODY = TypeAdapter(TransactionIn | TransactionBatch)
 _PROBLEM_CONTENT = {
     "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
@@ -41,7 +46,9 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
     code: {"description": text, "content": _PROBLEM_CONTENT}
     for code, text in {
         400: "Malformed request or bad signature",
+        401: "Missing or wrong key",
         404: "Not found",
+        409: "Transaction already submitted",
         413: "Body too large",
         422: "A field failed validation",
         429: "Rate limited",
@@ -50,7 +57,8 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(node: Node) -> FastAPI:
+def create_app(node: Node, clock: Callable[[], float] = time.monotonic) -> FastAPI:
+    """The node's app; `clock` drives the rate limiters (tests pass their own)."""
     app = FastAPI(
         title="Aurigraph V11 reference node",
         version=node.settings.release,
@@ -61,7 +69,7 @@ def create_app(node: Node) -> FastAPI:
     app.state.node = node
     _document_transaction_body(app)
     _install_error_handlers(app)
-    _install_middleware(app, node)
+    _install_middleware(app, node, clock)
     _health_routes(app, node)
     _read_routes(app, node)
     _write_routes(app, node)
@@ -100,57 +108,57 @@ def _install_error_handlers(app: FastAPI) -> None:
         return problem(exc.status_code, "Request failed", str(exc.detail))
 
 
-def _install_middleware(app: FastAPI, node: Node) -> None:
+def _install_middleware(app: FastAPI, node: Node, clock: Callable[[], float]) -> None:
+    """Outermost first: observe (metrics, security headers on every answer), CORS when
+    configured (so that refusals carry its headers too), then the guards."""
+    app.add_middleware(_GuardMiddleware, node=node, clock=clock)
+    if node.settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(node.settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["content-type", "x-api-key"],
+            max_age=600,
+        )
     app.add_middleware(_ObserveMiddleware, node=node)
 
 
 class _ObserveMiddleware:
-    """Per-request metrics (method, route template, status), rate limit and fault hooks.
+    """Per-request metrics (method, route template, status) and the security headers.
 
-    A pure ASGI middleware: Starlette's `BaseHTTPMiddleware` (`@app.middleware("http")`) runs
+    Pure ASGI middlewares: Starlette's `BaseHTTPMiddleware` (`@app.middleware("http")`) runs
     every request through extra tasks and memory streams, which costs more than the handler."""
 
     def __init__(self, app: ASGIApp, node: Node) -> None:
         self.app = app
         self.metrics = node.metrics
-        self.faults = node.settings.faults
-        self.rng = random.Random(0xA11)  # seeded: fault injection is repeatable run to run
-        self.limiter = RateLimiter(node.settings.rate_limit_per_s)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
-        guard = self._guard(scope) if scope["path"].startswith("/api/") else None
-        if guard is not None:
-            response = await guard
-            if response is not None:
-                await response(scope, receive, send)
-                self._observe(scope, response.status_code, started)
-                return
+        status = 0
 
-        async def send_status(message: Message) -> None:
+        async def send_secured(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", ()), *SECURITY_HEADERS]
             await send(message)
 
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, send_secured)
+        except Exception:
+            # Answered here rather than by Starlette's outer error handler, so that the 500
+            # carries the security headers too.
+            log.exception("request failed", method=scope["method"], path=scope["path"])
+            if status:
+                raise
+            failed = problem(500, "Internal error", "the node could not answer; see its log")
+            await failed(scope, receive, send_secured)
         finally:
-            self._observe(scope, status, started)
-
-    async def _guard(self, scope: Scope) -> Response | None:
-        if self.limiter.rate > 0 and not self.limiter.allow(client_address(Request(scope))):
-            self.metrics.rate_limited.inc()
-            return problem(429, "Too many requests", "per-client rate limit exceeded")
-        if self.faults.latency_ms:
-            await asyncio.sleep(self.faults.latency_ms / 1000)
-        if self.faults.should_fail(self.rng):
-            return problem(500, "Injected fault", "V11_FAULT_ERROR_RATE is set on this node")
-        return None
+            self._observe(scope, status or 500, started)
 
     def _observe(self, scope: Scope, status: int, started: float) -> None:
         route = scope.get("route")
@@ -158,6 +166,90 @@ class _ObserveMiddleware:
         self.metrics.http.labels(scope["method"], uri, str(status)).observe(
             time.perf_counter() - started
         )
+
+
+API_KEY = "v11.api_key"  # scope entries: the name of the valid key the request presented
+ADMIN_KEY = "v11.admin_key"
+
+
+class _GuardMiddleware:
+    """Header count and size, per-address and per-key rate limits, key checks, fault hooks.
+
+    A key that is presented is checked here, on every /api and /admin route: a wrong one is
+    refused (401) wherever it is sent. Whether a route *needs* a key is the route's decision
+    (writes need an API key when keys are configured, /admin routes an admin key)."""
+
+    def __init__(self, app: ASGIApp, node: Node, clock: Callable[[], float]) -> None:
+        self.app = app
+        self.metrics = node.metrics
+        settings = node.settings
+        self.settings = settings
+        self.faults = settings.faults
+        self.fault_hooks = bool(self.faults.latency_ms or self.faults.error_rate)
+        self.rng = random.Random(0xA11)  # seeded: fault injection is repeatable run to run
+        self.per_address = RateLimiter(settings.rate_limit_per_s, clock=clock)
+        self.per_key = RateLimiter(settings.key_rate_limit_per_s, clock=clock)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refusal = self._check(scope)
+            if refusal is None and self.fault_hooks:
+                refusal = await self._fault(scope)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _check(self, scope: Scope) -> Response | None:
+        headers = scope["headers"]
+        if len(headers) > self.settings.max_headers:
+            return problem(
+                431, "Too many headers", f"at most {self.settings.max_headers} header fields"
+            )
+        head = len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+        head += sum(len(name) + len(value) for name, value in headers) + 4 * len(headers)
+        if head > self.settings.max_header_bytes:
+            limit = self.settings.max_header_bytes
+            return problem(431, "Headers too large", f"request line and headers over {limit} bytes")
+        if not scope["path"].startswith(("/api/", "/admin/")):
+            return None
+        request = Request(scope)
+        if self.per_address.rate > 0 and (wait := self.per_address.wait_s(client_address(request))):
+            return self._limited(wait, "per-client rate limit exceeded")
+        settings = self.settings
+        if settings.api_keys and (presented := request.headers.get("x-api-key")) is not None:
+            name = settings.api_keys.match(presented)
+            if name is None:
+                return self._unauthorized("the X-API-Key header is not a valid API key")
+            self.metrics.auth_success.inc()
+            scope[API_KEY] = name
+            if wait := self.per_key.wait_s(name):
+                return self._limited(wait, "per-key rate limit exceeded")
+        if settings.admin_keys and (presented := request.headers.get("x-admin-key")) is not None:
+            name = settings.admin_keys.match(presented)
+            if name is None:
+                return self._unauthorized("the X-Admin-Key header is not a valid admin key")
+            scope[ADMIN_KEY] = name
+        return None
+
+    def _limited(self, wait_s: float, detail: str) -> Response:
+        self.metrics.rate_limited.inc()
+        response = problem(429, "Too many requests", detail)
+        response.headers["retry-after"] = str(max(1, math.ceil(wait_s)))
+        return response
+
+    def _unauthorized(self, detail: str) -> Response:
+        self.metrics.auth_failures.inc()
+        return problem(401, "Unauthorized", detail)
+
+    async def _fault(self, scope: Scope) -> Response | None:
+        if not scope["path"].startswith("/api/"):
+            return None
+        if self.faults.latency_ms:
+            await asyncio.sleep(self.faults.latency_ms / 1000)
+        if self.faults.should_fail(self.rng):
+            return problem(500, "Injected fault", "V11_FAULT_ERROR_RATE is set on this node")
+        return None
 
 
 # -- health and metrics ----------------------------------------------------------------------------
@@ -343,20 +435,29 @@ def _read_routes(app: FastAPI, node: Node) -> None:
 
 # -- writes ----------------------------------------------------------------------------------------
 async def _read_body(request: Request, limit: int) -> bytes | Response:
+    """The body, read chunk by chunk and never more than `limit` bytes of it."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        return problem(413, "Body too large", f"body is {declared} bytes; the limit is {limit}")
+        return _too_large(f"body is {declared} bytes; the limit is {limit}")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            return problem(413, "Body too large", f"body exceeds the limit of {limit} bytes")
+            return _too_large(f"body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _parse_transactions(raw: bytes, max_batch: int) -> list[Transaction] | Response:
+def _too_large(detail: str) -> Response:
+    # The rest of the body is not read: close the connection instead of draining it.
+    response = problem(413, "Body too large", detail)
+    response.headers["connection"] = "close"
+    return response
+
+
+def _parse_transactions(raw: bytes, max_batch: int) -> tuple[list[Transaction], bool] | Response:
+    """The transactions, and whether they came as a batch (`{"transactions": [...]}`)."""
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -366,7 +467,7 @@ def _parse_transactions(raw: bytes, max_batch: int) -> list[Transaction] | Respo
         return problem(413, "Batch too large", f"batch of {len(batch)}; at most {max_batch}")
     fast = _parse_fast(doc)
     if fast is not None:
-        return fast
+        return fast, batch is not None
     try:
         parsed = _BODY.validate_python(doc)
     except ValidationError as exc:
@@ -388,7 +489,7 @@ def _parse_transactions(raw: bytes, max_batch: int) -> list[Transaction] | Respo
                 signature=bytes.fromhex(item.signature),
             )
         )
-    return txs
+    return txs, isinstance(parsed, TransactionBatch)
 
 
 _TX_KEYS = frozenset(("sender", "recipient", "amount", "nonce", "memo", "signature"))
@@ -487,36 +588,35 @@ def _write_routes(app: FastAPI, node: Node) -> None:
         },
     )
     async def submit(request: Request) -> Response:
-        """Submit one signed transaction or a batch. 202 means stored durably."""
-        if settings.api_keys:
-            if not key_matches(request.headers.get("x-api-key"), settings.api_keys):
-                node.metrics.auth_failures.inc()
-                return problem(401, "Unauthorized", "a valid X-API-Key header is required")
-            node.metrics.auth_success.inc()
+        """Submit one signed transaction or a batch. 202 means stored durably. A transaction that
+        was already submitted (the same signed transfer) is not stored again: alone, or when the
+        whole batch is, 409; in a batch with new ones, 202 with it listed under `duplicates`."""
+        if settings.api_keys and API_KEY not in request.scope:
+            node.metrics.auth_failures.inc()
+            return problem(401, "Unauthorized", "a valid X-API-Key header is required")
         if not node.storage_ready:
             return problem(503, "Not ready", "storage is not open yet")
         raw = await _read_body(request, settings.max_body_bytes)
         if isinstance(raw, Response):
             return raw
-        txs = _parse_transactions(raw, settings.max_batch)
-        if isinstance(txs, Response):
-            return txs
+        parsed = _parse_transactions(raw, settings.max_batch)
+        if isinstance(parsed, Response):
+            return parsed
+        txs, batch = parsed
         bad = await node.verify_all(txs)
         if bad:
             node.metrics.signature_failures.inc(len(bad))
             fields = [{"field": f"transactions[{i}].signature", "message": "invalid"} for i in bad]
             return problem(400, "Bad signature", f"{len(bad)} signature(s) do not verify", fields)
-        hashes = await node.accept(txs)
-        body = {"count": len(hashes), "hashes": [h.hex() for h in hashes]}
-        return JsonResponse(body, status_code=202)
+        hashes, new = await node.accept(txs)
+        return _accepted(hashes, new, batch)
 
     @app.post("/admin/v11/producer/yield", tags=["admin"])
     async def producer_yield(request: Request) -> Response:
         """Hand the producer lease over (used before a blue-green switch)."""
-        if settings.admin_key is not None:
-            if not key_matches(request.headers.get("x-admin-key"), (settings.admin_key,)):
-                node.metrics.auth_failures.inc()
-                return problem(401, "Unauthorized", "a valid X-Admin-Key header is required")
+        if settings.admin_keys:
+            if ADMIN_KEY not in request.scope:
+                return _admin_refusal(request, node)
         elif not is_direct_loopback_call(request):
             return problem(
                 403,
@@ -526,6 +626,35 @@ def _write_routes(app: FastAPI, node: Node) -> None:
         if node.producer is None:
             return problem(503, "Not ready", "the producer has not started")
         return JsonResponse(await node.producer.yield_lease())
+
+
+def _accepted(hashes: list[bytes], new: list[bool], batch: bool) -> Response:
+    """202 listing what was stored now; 409 when nothing was (every transaction a replay)."""
+    if all(new):
+        body = {"count": len(hashes), "hashes": [h.hex() for h in hashes]}
+        return JsonResponse(body, status_code=202)
+    pairs = list(zip(hashes, new, strict=True))
+    duplicates = [{"index": i, "hash": h.hex()} for i, (h, n) in enumerate(pairs) if not n]
+    if any(new):
+        stored = [h.hex() for h, n in pairs if n]
+        body = {"count": len(stored), "hashes": stored, "duplicates": duplicates}
+        return JsonResponse(body, status_code=202)
+    fields = [
+        {
+            "field": f"transactions[{d['index']}]" if batch else "body",
+            "message": f"transaction {d['hash']} was already submitted",
+        }
+        for d in duplicates
+    ]
+    detail = f"{len(duplicates)} transaction(s) already submitted; none stored again"
+    return problem(409, "Duplicate transaction", detail, fields)
+
+
+def _admin_refusal(request: Request, node: Node) -> Response:
+    node.metrics.auth_failures.inc()
+    if API_KEY in request.scope:
+        return problem(403, "Forbidden", "an API key is not an admin key: send X-Admin-Key")
+    return problem(401, "Unauthorized", "a valid X-Admin-Key header is required")
 
 
 def is_direct_loopback_call(request: Request) -> bool:

@@ -32,9 +32,18 @@ class TransactionBatch(BaseModel):
     transactions: list[TransactionIn] = Field(min_length=1)
 
 
+class Duplicate(BaseModel):
+    index: int = Field(description="Position in the request's batch")
+    hash: str
+
+
 class Accepted(BaseModel):
-    count: int
-    hashes: list[str]
+    count: int = Field(description="Transactions stored by this request")
+    hashes: list[str] = Field(description="Their hashes, in request order")
+    duplicates: list[Duplicate] | None = Field(
+        default=None,
+        description="Transactions of the batch that were already submitted, not stored again",
+    )
 
 
 class TransactionStatus(BaseModel):

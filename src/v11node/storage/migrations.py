@@ -120,5 +120,5 @@ def _locked_version(storage: LedgerStorage, cur: Cursor) -> int:
     """The version, read inside the write transaction with the row locked (PostgreSQL; SQLite's
     BEGIN IMMEDIATE already holds the database's write lock)."""
     lock = " FOR UPDATE" if storage.backend == "postgresql" else ""
-    cur.execute(storage._sql(f"SELECT value FROM meta WHERE key = ?{lock}"), ("schema_version",))
+    cur.execute(storage._sql(f"SELECT value FROM meta WHERE key = ?{lock}"), ("schema_version",))  # nosec B608: lock is a constant
     return parse_version(cur.fetchone()[0])

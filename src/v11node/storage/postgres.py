@@ -60,9 +60,9 @@ class PostgresStorage(LedgerStorage):
         return query.replace("?", "%s")
 
     # -- bulk statements: one statement over arrays instead of one per row ---------------------
-    def _insert_pending_rows(self, cur: Cursor, params: list[tuple[Any, ...]]) -> None:
+    def _insert_pending_rows(self, cur: Cursor, params: list[tuple[Any, ...]]) -> set[bytes]:
         if not params:
-            return
+            return set()
         cols = list(zip(*params, strict=True))
         # WITH ORDINALITY ... ORDER BY: rows take their seq in list (arrival) order.
         cur.execute(
@@ -71,9 +71,10 @@ class PostgresStorage(LedgerStorage):
             " SELECT h, s, r, a, n, m, g, 'PENDING', t FROM unnest("
             "%s::bytea[], %s::bytea[], %s::bytea[], %s::bigint[], %s::bigint[], %s::text[],"
             " %s::bytea[], %s::bigint[]) WITH ORDINALITY AS v(h, s, r, a, n, m, g, t, i)"
-            " ORDER BY i ON CONFLICT (hash) DO NOTHING",
+            " ORDER BY i ON CONFLICT (hash) DO NOTHING RETURNING hash",
             [list(c) for c in cols],
         )
+        return {bytes(r[0]) for r in cur.fetchall()}
 
     def _write_effects(self, cur: Cursor, commit: BlockCommit) -> None:
         if commit.confirmed:

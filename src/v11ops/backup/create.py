@@ -60,7 +60,7 @@ def create_backup(req: BackupRequest) -> Manifest:
     backend = backend_of(req.db)
     key = require_key(req.key, "encryption is on (backup.encrypt)") if req.encrypt else None
     ext = ".zst.enc" if key else ".zst"
-    with repo_lock(req.repo, "backup create"):
+    with repo_lock(req.repo):
         backup_id = new_backup_id(req.repo, datetime.now(UTC))
         folder = req.repo / backup_id
         folder.mkdir(mode=0o700)

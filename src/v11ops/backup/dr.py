@@ -105,7 +105,7 @@ def _stack_config(root: Path) -> Config:
     key.write_text(os.urandom(32).hex() + "\n")
     key.chmod(0o600)
     with path.open("a") as f:
-        f.write("\nbackup:\n  repo: offsite-backups\n  key_file: backup.key\n")
+        f.write("\nbackup:\n  repo: offsite-backups\n  key: file:backup.key\n")
     return load_config(path)
 
 

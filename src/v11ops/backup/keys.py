@@ -1,4 +1,5 @@
-"""The backup key: 256 bits given as 64 hex characters, from a file or an environment variable.
+"""The backup key: 256 bits given as 64 hex characters, read through a secret reference
+(`env:NAME` or `file:PATH`, as every secret in v11ops.yaml).
 
 Encryption fails closed: a command that needs the key and has none refuses, it never falls back
 to plaintext. Sub-keys are derived with HKDF-SHA256 (one per archive file, one for manifest
@@ -11,7 +12,6 @@ import hashlib
 import hmac
 import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from v11ops.backup.errors import BackupUsageError
+from v11ops.config import ConfigError, resolve_reference
 
 KEY_ENV = "V11OPS_BACKUP_KEY"
 _HEX_KEY = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -41,7 +42,7 @@ class BackupKey:
 
 def parse_key(text: str, source: str) -> BackupKey:
     value = text.strip()
-    if not _HEX_KEY.match(value):
+    if not _HEX_KEY.fullmatch(value):
         raise BackupUsageError(
             f"{source}: expected 64 hex characters (a 256-bit key), got {len(value)} characters"
             f" that are not all hex; {MAKE_KEY_HINT}"
@@ -49,16 +50,20 @@ def parse_key(text: str, source: str) -> BackupKey:
     return BackupKey(bytes.fromhex(value), source)
 
 
-def load_key(key_file: Path | None, env: Mapping[str, str] | None = None) -> BackupKey | None:
-    """The key from `key_file`, else from $V11OPS_BACKUP_KEY, else None."""
-    if key_file is not None:
-        try:
-            text = key_file.read_text()
-        except OSError as exc:
-            raise BackupUsageError(f"key file {key_file}: {exc.strerror or exc}") from None
-        return parse_key(text, f"key file {key_file}")
-    value = (os.environ if env is None else env).get(KEY_ENV)
-    return parse_key(value, KEY_ENV) if value else None
+def load_key(source: Path | str | None, base_dir: Path | None = None) -> BackupKey | None:
+    """The key, always through a secret reference (v11ops.config): a Path (`--key-file`) is
+    file:PATH, a string is `backup.key` (env:NAME or file:PATH, relative to `base_dir`), None
+    is env:V11OPS_BACKUP_KEY when that variable is set, else no key."""
+    if source is None:
+        if not os.environ.get(KEY_ENV):
+            return None
+        source = f"env:{KEY_ENV}"
+    reference = f"file:{source}" if isinstance(source, Path) else source
+    try:
+        text = resolve_reference(reference, base_dir or Path.cwd(), "backup key")
+    except ConfigError as exc:
+        raise BackupUsageError(str(exc)) from None
+    return parse_key(text, reference)
 
 
 def require_key(key: BackupKey | None, why: str) -> BackupKey:

@@ -290,14 +290,11 @@ def fsync_dir(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def repo_lock(repo: Path, what: str, wait: bool = True) -> Iterator[None]:
-    """One writer at a time per repository (backup, prune, drill marks)."""
+def repo_lock(repo: Path) -> Iterator[None]:
+    """One writer at a time per repository (backup, prune, drill marks): a second waits."""
     repo.mkdir(parents=True, exist_ok=True)
     with (repo / LOCK_NAME).open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            raise BackupError(f"{what}: another backup command holds {repo / LOCK_NAME}") from None
+        fcntl.flock(handle, fcntl.LOCK_EX)
         yield
 
 
@@ -306,7 +303,7 @@ def amend_manifest(
 ) -> Manifest:
     """Re-read, change and re-sign one manifest under the repository lock (drill and verify
     results). The stored files are not touched, so their checksums still hold."""
-    with repo_lock(repo, "record a result"):
+    with repo_lock(repo):
         folder = repo / backup_id
         manifest, authenticated = read_manifest(folder, key)
         if not authenticated:

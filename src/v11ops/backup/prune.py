@@ -39,7 +39,7 @@ def prune(
     written, so a folder without a manifest is a dead one. Corrupt backups (with the key: also
     those whose manifest fails its MAC) are kept and listed: evidence is never deleted."""
     report = PruneReport()
-    with repo_lock(repo, "backup prune"):
+    with repo_lock(repo):
         entries = scan(repo, key)
         for kind in ("logical", "pg_base"):
             usable = [e for e in entries if e.usable and _kind(e) == kind]

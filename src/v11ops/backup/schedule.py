@@ -32,15 +32,14 @@ def run_every(cycle: Callable[[], bool], every_s: float, count: int | None = Non
     return the number of failed cycles. A slow cycle delays the next one, never overlaps it."""
     failures = done = 0
     next_at = time.monotonic()
-    while count is None or done < count:
+    while True:
         if not cycle():
             failures += 1
         done += 1
         if count is not None and done >= count:
-            break
+            return failures
         next_at = max(next_at + every_s, time.monotonic())
         time.sleep(max(next_at - time.monotonic(), 0))
-    return failures
 
 
 def systemd_units(config_file: Path, every_s: int, user: str | None = None) -> dict[str, str]:
@@ -64,7 +63,7 @@ Wants=network-online.target
 [Service]
 Type=oneshot
 {f"User={user}" + chr(10) if user else ""}WorkingDirectory={config_file.resolve().parent}
-# The key: EnvironmentFile with V11OPS_BACKUP_KEY=..., or backup.key_file in the config.
+# The key: EnvironmentFile with V11OPS_BACKUP_KEY=..., or backup.key (file:PATH) in the config.
 EnvironmentFile=-/etc/v11ops/backup.env
 ExecStart={" ".join(shlex.quote(a) for a in argv)}
 Nice=10

@@ -53,8 +53,8 @@ def resolve(
         if repo is None:
             raise BackupUsageError("--repo DIR is required when there is no config file")
     else:
-        if key_file is None and b.key_file is not None:
-            key_file = config.config_dir / b.key_file
+        if key_file is None and b.key is not None and b.key.startswith("file:"):
+            key_file = config.config_dir / b.key[5:]  # PITR's archive_command passes it on
         db = db or _render(config, b.db)
         repo = repo or config.config_dir / _render(config, b.repo)
         textfile = config.monitoring.node_exporter.textfile_dir
@@ -64,7 +64,7 @@ def resolve(
     return Settings(
         db=db,
         repo=repo,
-        key=load_key(key_file),
+        key=load_key(key_file or b.key, config.config_dir if config is not None else None),
         key_file=key_file,
         encrypt=b.encrypt if encrypt is None else encrypt,
         level=b.compression_level,

@@ -17,6 +17,7 @@ from v11ops.cli.errors import EXIT_FAILED, fail
 from v11ops.config import DEFAULT_CONFIG_PATH, Config
 
 if TYPE_CHECKING:
+    from v11ops.backup.dr import DrReport
     from v11ops.backup.settings import Settings
 
 app = typer.Typer(
@@ -61,11 +62,13 @@ def _settings(file: Path, **options: Any) -> Settings:
 
 
 def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+    if n < 1024:
+        return f"{n:.0f} B"
+    for unit in ("KiB", "MiB"):
         n /= 1024
-    return f"{n} B"
+        if n < 1024:
+            return f"{n:.1f} {unit}"
+    return f"{n / 1024:.1f} GiB"
 
 
 def _metrics(settings: Settings) -> None:
@@ -551,26 +554,30 @@ def dr_drill(
     if as_json:
         typer.echo(json.dumps(report.to_json()))
     else:
-        table = Table(title="disaster recovery drill")
-        table.add_column("measure")
-        table.add_column("value", justify="right")
-        rows = [
-            ("backup (under load)", f"{report.backup_id}, {report.backup_s:.2f}s"),
-            ("restore ledger + state", f"{report.restore_s:.2f}s"),
-            ("verify chain", f"{report.verify_s:.2f}s"),
-            ("start router, controller, node", f"{report.start_s:.2f}s"),
-            ("RTO: loss to serving again", "-" if report.rto_s is None else f"{report.rto_s:.2f}s"),
-            ("RPO: snapshot to loss", f"{report.rpo_s:.2f}s"),
-            (
-                "RPO: acknowledged transactions lost",
-                f"{report.lost_transactions} of {report.acknowledged}",
-            ),
-            ("smoke checks after recovery", report.smoke_summary or "-"),
-        ]
-        for row in rows:
-            table.add_row(*row)
-        console.print(table)
-        for problem in report.problems:
-            console.print(f"[red]problem[/]: {problem}")
+        _print_dr_report(report)
     if not report.ok:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _print_dr_report(report: DrReport) -> None:
+    table = Table(title="disaster recovery drill")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    rows = [
+        ("backup (under load)", f"{report.backup_id}, {report.backup_s:.2f}s"),
+        ("restore ledger + state", f"{report.restore_s:.2f}s"),
+        ("verify chain", f"{report.verify_s:.2f}s"),
+        ("start router, controller, node", f"{report.start_s:.2f}s"),
+        ("RTO: loss to serving again", "-" if report.rto_s is None else f"{report.rto_s:.2f}s"),
+        ("RPO: snapshot to loss", f"{report.rpo_s:.2f}s"),
+        (
+            "RPO: acknowledged transactions lost",
+            f"{report.lost_transactions} of {report.acknowledged}",
+        ),
+        ("smoke checks after recovery", report.smoke_summary or "-"),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    for problem in report.problems:
+        console.print(f"[red]problem[/]: {problem}")

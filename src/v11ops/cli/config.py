@@ -36,10 +36,11 @@ FORCE_OPTION = typer.Option(False, "--force", help="Overwrite an existing file."
 JSON_OPTION = typer.Option(False, "--json", help="Print the summary as JSON.")
 
 
-def load_or_fail(path: Path) -> Config:
-    """load_config for CLI commands: a bad file is one line on stderr and exit code 2."""
+def load_or_fail(path: Path, *, secrets: bool = True) -> Config:
+    """load_config for CLI commands: a bad file is one line on stderr and exit code 2.
+    `secrets=False` for commands that only call the controller (see load_config)."""
     try:
-        return load_config(path)
+        return load_config(path, secrets=secrets)
     except ConfigError as exc:
         fail(str(exc))
 

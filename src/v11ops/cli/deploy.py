@@ -80,7 +80,7 @@ def up(
         code = _wait_and_report(config, _call(config, lambda c: c.deploy(first)), as_json=False)
         if code:
             raise typer.Exit(code)
-    console.print(f"[green]up[/]: service at http://{config.router.listen}")
+    console.print(f"[green]up[/]: service at {config.router.url}")
     if config.router.metrics_listen:
         console.print(f"router metrics at http://{config.router.metrics_listen}/metrics")
     console.print(f"state in {config.state_path}")
@@ -90,11 +90,11 @@ def down(file: Path = FILE_OPTION) -> None:
     """Stop every slot, the controller and the router."""
     from v11ops.deploy.stack import StackError, stop_controller, stop_router
 
-    config = load_or_fail(file)
+    config = load_or_fail(file, secrets=False)
     try:
         stop_controller(config, stop_slots=True)
         stop_router(config)
-    except StackError as exc:
+    except (StackError, ControllerRefused) as exc:  # refused: no token with the admin role
         fail(str(exc), EXIT_FAILED)
     console.print("[green]down[/]")
 
@@ -109,7 +109,7 @@ def deploy(
     as_json: bool = JSON,
 ) -> None:
     """Deploy VERSION. Exit 0 on success, 1 when it failed, was rolled back or aborted."""
-    config = load_or_fail(file)
+    config = load_or_fail(file, secrets=False)
     if version not in config.releases:
         fail(f"unknown release {version!r} (known: {', '.join(config.versions)})")
     if strategy is not None and strategy not in STRATEGIES:
@@ -133,7 +133,7 @@ def rollback(
     as_json: bool = JSON,
 ) -> None:
     """Switch back to the previous release (instant while it is warm)."""
-    config = load_or_fail(file)
+    config = load_or_fail(file, secrets=False)
     dep = _call(config, lambda c: c.rollback(to, restore_db))
     if restore_db and not as_json:  # say what is lost before the outcome
         for event in _call(config, lambda c: c.deployment(dep))["events"]:
@@ -180,7 +180,7 @@ def _print_outcome(detail: dict[str, Any]) -> None:
 
 def status(file: Path = FILE_OPTION, as_json: bool = JSON) -> None:
     """Slots, versions, router routes and the last deployment."""
-    config = load_or_fail(file)
+    config = load_or_fail(file, secrets=False)
     st = _call(config, lambda c: c.status())
     if as_json:
         typer.echo(json.dumps(st, default=str))
@@ -208,7 +208,7 @@ def history(
     as_json: bool = JSON,
 ) -> None:
     """Recent deployments; with --explain, every step, event and verdict with its evidence."""
-    config = load_or_fail(file)
+    config = load_or_fail(file, secrets=False)
     deps = _call(config, lambda c: c.history(count))
     if explain:
         deps = [_call(config, lambda c, d=d: c.deployment(d["id"])) for d in deps]
@@ -248,13 +248,13 @@ def _print_explain(d: dict[str, Any]) -> None:
 
 def promote(file: Path = FILE_OPTION) -> None:
     """Let a paused deployment (preview) continue to the switch."""
-    _call(load_or_fail(file), lambda c: c.promote())
+    _call(load_or_fail(file, secrets=False), lambda c: c.promote())
     console.print("promoted")
 
 
 def abort(file: Path = FILE_OPTION) -> None:
     """Abort the running deployment; traffic stays on (or returns to) the stable slot."""
-    _call(load_or_fail(file), lambda c: c.abort())
+    _call(load_or_fail(file, secrets=False), lambda c: c.abort())
     console.print("abort requested")
 
 
@@ -264,7 +264,7 @@ def logs(
     lines: int = typer.Option(40, "-n", help="How many lines."),
 ) -> None:
     """The last lines of a slot's (or the router's, or the controller's) log."""
-    config = load_or_fail(file)
+    config = load_or_fail(file, secrets=False)
     name = slot or "controller"
     if name not in (*config.slots, "router", "controller"):
         fail(f"unknown slot {name!r} (slots: {', '.join(config.slots)}, router, controller)")

@@ -10,8 +10,10 @@ from rich.markup import escape
 # Typer vendors click under a private name; these are the exceptions its parser raises.
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 
+from v11node.logging import install_redaction
 from v11ops import __version__
 from v11ops.cli import analysis as analysis_cli
+from v11ops.cli import audit as audit_cli
 from v11ops.cli import backup as backup_cli
 from v11ops.cli import config as config_cli
 from v11ops.cli import demo as demo_cli
@@ -22,6 +24,8 @@ from v11ops.cli import monitoring as monitoring_cli
 from v11ops.cli import node as node_cli
 from v11ops.cli import preflight as preflight_cli
 from v11ops.cli import router as router_cli
+from v11ops.cli import tls as tls_cli
+from v11ops.cli import token as token_cli
 from v11ops.cli.errors import EXIT_USAGE, err_console
 from v11ops.runtime import PortRangeError
 
@@ -52,10 +56,13 @@ app.add_typer(node_cli.app, name="node")
 app.add_typer(backup_cli.app, name="backup")
 app.add_typer(backup_cli.dr_app, name="dr")
 app.add_typer(router_cli.app, name="router")
+app.add_typer(tls_cli.app, name="tls")
 app.add_typer(config_cli.app, name="config")
 app.add_typer(analysis_cli.app, name="analysis")
 app.add_typer(monitor_cli.app, name="monitor")
 app.add_typer(monitoring_cli.app, name="monitoring")
+app.add_typer(token_cli.app, name="token")
+app.add_typer(audit_cli.app, name="audit")
 config_cli.register(app)
 load_cli.register(app)
 deploy_cli.register(app)
@@ -66,6 +73,7 @@ monitor_cli.register(app)
 
 def main() -> None:
     """Run the CLI; a usage mistake (bad option value, missing argument) is one line, exit 2."""
+    install_redaction()  # `controller run` and `node run` replace it with their JSON logs
     try:
         code = app(standalone_mode=False)
     except NoArgsIsHelpError as exc:

@@ -52,7 +52,7 @@ def up(file: Path = FILE_OPTION, as_json: bool = JSON) -> None:
 @app.command("down")
 def down(file: Path = FILE_OPTION) -> None:
     """Stop the stack (its data stays for the next `up`)."""
-    config = load_or_fail(file)
+    config = load_or_fail(file, secrets=False)
     stopped = _guard(lambda: stack.down(config))
     console.print(f"[green]stopped[/] {', '.join(stopped)}" if stopped else "nothing was running")
 
@@ -61,7 +61,7 @@ def down(file: Path = FILE_OPTION) -> None:
 def status(file: Path = FILE_OPTION, as_json: bool = JSON) -> None:
     """Each component with its health (Prometheus and Alertmanager /-/ready). Exit 1 unless all
     are healthy."""
-    config = load_or_fail(file)
+    config = load_or_fail(file, secrets=False)
     statuses = _guard(lambda: stack.status(config))
     _print(statuses, as_json)
     if not all(s.healthy for s in statuses):
@@ -88,7 +88,7 @@ def alerts(
     as_json: bool = JSON,
 ) -> None:
     """The alerts firing now, from Alertmanager; most severe first."""
-    config = load_or_fail(file)
+    config = load_or_fail(file, secrets=False)
     found = _guard(lambda: stack.firing_alerts(config, include_suppressed=include_all))
     if as_json:
         typer.echo(json.dumps(found))

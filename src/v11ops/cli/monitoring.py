@@ -69,7 +69,7 @@ def render_rules(
     set_: SetOption = None,
     check: CheckOption = False,
 ) -> None:
-    """Write the rule files (24 alerts, SLO burn-rate, backup, Watchdog) from the generator."""
+    """Write the rule files (24 alerts, SLO burn-rate, backup, security, Watchdog)."""
     try:
         files = render_rule_files(load_params(params, _overrides(set_)), load_slo_spec(slo))
     except ParamsError as exc:

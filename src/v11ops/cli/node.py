@@ -1,23 +1,31 @@
-"""`v11ops node run|verify`: the Aurigraph V11 reference node."""
+"""`v11ops node run|verify|migrate|key`: the Aurigraph V11 reference node."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import socket
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from v11ops.cli.errors import EXIT_FAILED, fail
 
+if TYPE_CHECKING:
+    from v11node.api.keys import KeyRing
+
 app = typer.Typer(help="Run and verify the Aurigraph V11 reference node.", no_args_is_help=True)
+key_app = typer.Typer(help="Make API and admin keys for the node.", no_args_is_help=True)
+app.add_typer(key_app, name="key")
 console = Console(highlight=False)
-
-
-def _keys(raw: str | None) -> tuple[str, ...]:
-    return tuple(k.strip() for k in (raw or "").split(",") if k.strip())
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+# Deprecated: plain keys in the environment. Still read (hashed at once, then removed from the
+# environment so that no child process inherits them); a key file of hashes replaces them.
+_LEGACY_KEY_ENV = {"api": "V11_API_KEYS", "admin": "V11_ADMIN_KEY"}
 
 
 @app.command("run")
@@ -39,9 +47,27 @@ def run(
         0.0, min=0, help="Seconds to keep serving (not ready) after SIGTERM before closing."
     ),
     rate_limit: float = typer.Option(0.0, min=0, help="Requests/s per client address; 0: off."),
+    key_rate_limit: float = typer.Option(0.0, min=0, help="Requests/s per API key; 0: off."),
+    api_keys_file: Path | None = typer.Option(
+        None,
+        envvar="V11_API_KEYS_FILE",
+        help="File of API key hashes (lines from `node key create`); writes then need a key.",
+    ),
+    admin_keys_file: Path | None = typer.Option(
+        None,
+        envvar="V11_ADMIN_KEYS_FILE",
+        help="File of admin key hashes; without one, /admin answers direct loopback calls only.",
+    ),
+    cors_origin: list[str] = typer.Option(
+        [], "--cors-origin", help="Allow browser calls from this origin (repeat); none: no CORS."
+    ),
+    max_body_bytes: int = typer.Option(4 * 1024 * 1024, min=1024, help="Largest request body."),
+    max_header_bytes: int = typer.Option(
+        16 * 1024, min=1024, help="Largest request line plus headers (431 beyond)."
+    ),
     log_file: Path | None = typer.Option(None, help="Also write the JSON log lines here."),
 ) -> None:
-    """Run a node. API keys: V11_API_KEYS (comma-separated); admin key: V11_ADMIN_KEY."""
+    """Run a node. Keys are configured as hashes in key files (`v11ops node key create`)."""
     from v11node import __version__
     from v11node.faults import FaultConfigError, faults_from_env
     from v11node.ledger.accounts import GenesisError, load_genesis
@@ -57,12 +83,18 @@ def run(
             load_genesis(genesis)  # fail now, with the file named, rather than after startup
     except (FaultConfigError, GenesisError) as exc:
         fail(str(exc))
+    for origin in cors_origin:
+        if not _ORIGIN.match(origin):
+            fail(f"--cors-origin {origin!r}: expected scheme://host[:port], e.g. https://a.example")
+    api_keys = _key_ring(api_keys_file, "api")
+    admin_keys = _key_ring(admin_keys_file, "admin")
     db_url = db or f"sqlite:///{data_dir.resolve() / 'ledger.db'}"
     if not db_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         fail(f"--db {db_url!r}: expected sqlite:///PATH or postgresql://HOST/DB")
     if _port_taken(host, port):
         fail(f"port {port} on {host} is already in use")
     configure_logging("aurigraph-v11-node", release, node_id, log_file)
+    _forget_legacy_keys()
     settings = NodeSettings(
         db_url=db_url,
         node_id=node_id,
@@ -72,12 +104,45 @@ def run(
         block_interval_s=block_interval,
         lease_ttl_s=lease_ttl,
         max_batch=max_batch,
-        api_keys=_keys(os.environ.get("V11_API_KEYS")),
-        admin_key=os.environ.get("V11_ADMIN_KEY") or None,
+        api_keys=api_keys,
+        admin_keys=admin_keys,
         rate_limit_per_s=rate_limit,
+        key_rate_limit_per_s=key_rate_limit,
+        cors_origins=tuple(cors_origin),
+        max_body_bytes=max_body_bytes,
+        max_header_bytes=max_header_bytes,
         faults=faults,
     )
     serve(settings, host, port, drain_timeout, shutdown_delay)
+
+
+def _key_ring(path: Path | None, kind: str) -> KeyRing:
+    """The hashes of the key file, plus those of keys left in the deprecated variable."""
+    from v11node.api.keys import KeyFileError, KeyRing, load_key_file
+
+    try:
+        ring = load_key_file(path) if path is not None else KeyRing()
+    except KeyFileError as exc:
+        fail(str(exc))
+    env = _LEGACY_KEY_ENV[kind]
+    plain = tuple(k.strip() for k in os.environ.get(env, "").split(",") if k.strip())
+    if not plain:
+        return ring
+    legacy = KeyRing.from_plain(plain, env.lower())
+    return KeyRing(ring.digests + legacy.digests)
+
+
+def _forget_legacy_keys() -> None:
+    """Drop the deprecated plain-key variables (after logging registered them for redaction)."""
+    import structlog
+
+    for kind, env in _LEGACY_KEY_ENV.items():
+        if os.environ.pop(env, None):
+            structlog.get_logger("v11node.cli").warning(
+                f"{env} holds plain keys (deprecated); they were hashed and removed from the"
+                f" environment. Make a key file with `v11ops node key hash` and pass"
+                f" --{kind}-keys-file instead",
+            )
 
 
 def _port_taken(host: str, port: int) -> bool:
@@ -165,3 +230,45 @@ def migrate(
     for m in report.applied:
         console.print(f"  {verb} {m.version}: {m.description}")
     console.print(f"schema {report.from_version} -> {report.to_version}")
+
+
+@key_app.command("create")
+def key_create(
+    name: str = typer.Option("client", help="Name of the key (letters, digits, . _ - @)."),
+    admin: bool = typer.Option(False, "--admin", help="An admin key (for /admin routes)."),
+    as_json: bool = typer.Option(False, "--json", help="Print key and line as JSON."),
+) -> None:
+    """Make a new random key: print it once, with the line for the node's key file."""
+    from v11node.api.keys import hash_line, new_key
+
+    _check_key_name(name)
+    key = new_key(admin=admin)
+    line = hash_line(name, key)
+    option = "--admin-keys-file" if admin else "--api-keys-file"
+    if as_json:
+        typer.echo(json.dumps({"name": name, "admin": admin, "key": key, "line": line}))
+        return
+    typer.echo(f"key (shown only now; give it to the client): {key}")
+    typer.echo(f"line for the node's key file ({option}):")
+    typer.echo(line)
+
+
+@key_app.command("hash")
+def key_hash(
+    name: str = typer.Option("client", help="Name of the key (letters, digits, . _ - @)."),
+) -> None:
+    """Read an existing key on stdin; print its line for a key file (the key is not echoed)."""
+    from v11node.api.keys import hash_line
+
+    _check_key_name(name)
+    key = sys.stdin.readline().strip()
+    if len(key) < 16:
+        fail("expected a key of at least 16 characters on stdin")
+    typer.echo(hash_line(name, key))
+
+
+def _check_key_name(name: str) -> None:
+    from v11node.api.keys import is_valid_name
+
+    if not is_valid_name(name):
+        fail(f"--name {name!r}: use 1 to 64 letters, digits, '.', '_', '-' or '@'")

@@ -42,7 +42,7 @@ def preflight(
         GATE_REPORT_PATH, envvar=GATE_REPORT_ENV, help="The gate report `nox -s gate` wrote."
     ),
     tls_cert: list[Path] = typer.Option(
-        [], "--tls-cert", help="A PEM certificate to check (repeatable)."
+        [], "--tls-cert", help="A PEM certificate to check besides router.tls.cert (repeatable)."
     ),
     prometheus_url: str | None = typer.Option(
         None, envvar=PROMETHEUS_URL_ENV, help="Prometheus base URL; unset: monitoring skipped."

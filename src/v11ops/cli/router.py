@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import tempfile
@@ -27,6 +28,7 @@ from v11ops.router import (
     run_router,
 )
 from v11ops.router.proxy import ProxySettings
+from v11ops.tls import TlsFiles
 
 app = typer.Typer(help="Run and administer the builtin router.", no_args_is_help=True)
 
@@ -105,6 +107,9 @@ def _report(exc: RouterError) -> NoReturn:
     _fail_plain(str(exc), EXIT_FAILED)
 
 
+_DEFAULTS = ProxySettings()
+
+
 @app.command()
 def run(
     listen: Annotated[str, typer.Option("--listen", help="Public HOST:PORT.")] = "127.0.0.1:8080",
@@ -133,8 +138,39 @@ def run(
     shutdown_timeout: Annotated[
         float, typer.Option(help="On SIGTERM, wait this long for in-flight requests (s).")
     ] = 30.0,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option("--tls-cert", help="Serve HTTPS on --listen with this PEM certificate."),
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="The certificate's PEM private key.")
+    ] = None,
+    redirect_http_listen: Annotated[
+        str | None,
+        typer.Option("--redirect-http-listen", help="Plain-HTTP HOST:PORT answering 308 to https."),
+    ] = None,
+    header_timeout: Annotated[
+        float, typer.Option(min=0.1, help="A request head must arrive whole within this (s).")
+    ] = _DEFAULTS.header_timeout_s,
+    max_header_bytes: Annotated[
+        int, typer.Option(min=1024, help="Request headers above this: 431.")
+    ] = _DEFAULTS.max_header_bytes,
+    max_body_bytes: Annotated[
+        int, typer.Option(min=0, help="Request bodies above this: 413.")
+    ] = _DEFAULTS.max_body_bytes,
+    trust_forwarded_from: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--trust-forwarded-from",
+            help="CIDR of a proxy in front whose X-Forwarded-* headers are kept (repeat;"
+            " `none` when the router is the edge). Default: loopback.",
+        ),
+    ] = None,
 ) -> None:
-    """Run the router until SIGTERM (then finish in-flight requests and exit 0)."""
+    """Run the router until SIGTERM (then finish in-flight requests and exit 0).
+
+    With --tls-cert and --tls-key it serves HTTPS (TLS 1.2 and newer); SIGHUP reloads them.
+    """
     token = None
     if admin_token_file is not None:
         try:
@@ -152,8 +188,20 @@ def run(
         metrics_listen=_address(metrics_listen, "--metrics-listen") if metrics_listen else None,
         connect_timeout_s=connect_timeout,
         shutdown_timeout_s=shutdown_timeout,
-        proxy=ProxySettings(read_timeout_s=read_timeout),
+        proxy=ProxySettings(
+            read_timeout_s=read_timeout,
+            header_timeout_s=header_timeout,
+            max_header_bytes=max_header_bytes,
+            max_body_bytes=max_body_bytes,
+            trust_forwarded_from=_trusted_networks(trust_forwarded_from),
+        ),
         initial_table=_table(target, [], None, None) if target else None,
+        tls=_tls_files(tls_cert, tls_key),
+        redirect_http_listen=(
+            _address(redirect_http_listen, "--redirect-http-listen")
+            if redirect_http_listen
+            else None
+        ),
     )
     try:
         run_router(config)
@@ -161,6 +209,29 @@ def run(
         _report(exc)
     except OSError as exc:
         _fail_plain(f"cannot start the router: {exc.strerror or exc}", EXIT_FAILED)
+
+
+def _trusted_networks(values: list[str] | None) -> tuple[str, ...]:
+    if values is None:
+        return _DEFAULTS.trust_forwarded_from
+    if values == ["none"]:
+        return ()
+    networks = []
+    for value in values:
+        try:
+            networks.append(str(ipaddress.ip_network(value, strict=False)))
+        except ValueError:
+            _fail_plain(f"--trust-forwarded-from {value!r}: not an address or CIDR (or `none`)")
+    return tuple(networks)
+
+
+def _tls_files(cert: Path | None, key: Path | None) -> TlsFiles | None:
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        _fail_plain("--tls-cert and --tls-key go together: give both, or neither")
+    # Absolute, so the metric's path label names the file wherever the router was started.
+    return TlsFiles(cert=cert.absolute(), key=key.absolute())
 
 
 @app.command()

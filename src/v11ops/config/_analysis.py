@@ -360,7 +360,7 @@ _TEMPLATE_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 def with_builtin_templates(templates: dict[str, AnalysisTemplate]) -> dict[str, AnalysisTemplate]:
     """The built-in templates plus the configured ones (a configured name replaces a built-in)."""
     for name in templates:
-        if not _TEMPLATE_NAME.match(name):
+        if not _TEMPLATE_NAME.fullmatch(name):
             raise PydanticCustomError(
                 "template_name",
                 "not a valid template name (lowercase letters, digits, . _ -)",

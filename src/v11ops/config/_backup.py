@@ -6,9 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from v11ops.config._base import Model, check_one_template
+from v11ops.config._secrets import SECRET, must_be_reference
 
 _STATE_DIR = check_one_template(frozenset({"state_dir"}))
 _INTERVAL = r"^[0-9]+(s|m|h|d)$"
@@ -39,9 +41,10 @@ class Backup(Model):
         default=True,
         description="AES-256-GCM; with no key, backup and restore refuse (never plaintext)",
     )
-    key_file: str | None = Field(
+    key: Annotated[str | None, AfterValidator(must_be_reference), SECRET] = Field(
         default=None,
-        description="file with the 64-hex-character key; default: V11OPS_BACKUP_KEY",
+        description="the 64-hex-character key as env:NAME or file:PATH (relative to this file);"
+        " default: env:V11OPS_BACKUP_KEY when that variable is set",
     )
     compression_level: int = Field(
         default=1, ge=1, le=19, description="zstd level (1: fastest; ledger data is mostly hashes)"
@@ -61,6 +64,15 @@ class Backup(Model):
         description="PostgreSQL admin URL where drills create scratch databases;"
         " default: the backed-up server's `postgres` database",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _key_file_is_now_key(cls, data: object) -> object:
+        if isinstance(data, dict) and "key_file" in data:
+            raise PydanticCustomError(
+                "renamed", "key_file is now key: file:PATH (or env:NAME)", {"key": "key_file"}
+            )
+        return data
 
 
 def render_state_dir(template: str, state_path: Path) -> str:

@@ -38,7 +38,7 @@ _HOST_PORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:]+\]|[A-Za-z0-9.\-]+):(?P<port>
 
 def split_host_port(value: str) -> tuple[str, int]:
     """`127.0.0.1:8080` -> ("127.0.0.1", 8080); `[::1]:80` -> ("::1", 80)."""
-    match = _HOST_PORT.match(value)
+    match = _HOST_PORT.fullmatch(value)
     if not match or not 0 < int(match["port"]) < 65536:
         raise ValueError(f"expected host:port such as 127.0.0.1:8080, got {value!r}")
     return match["host"].strip("[]"), int(match["port"])
@@ -81,7 +81,7 @@ def check_env(allowed: frozenset[str]) -> Any:
 
     def check(env: dict[str, str]) -> dict[str, str]:
         for name, value in env.items():
-            if not _ENV_NAME.match(name):
+            if not _ENV_NAME.fullmatch(name):
                 raise PydanticCustomError(
                     "env_name",
                     "not a valid environment variable name (letters, digits and _, "

@@ -21,7 +21,7 @@ from v11ops.config._monitoring import Monitoring
 from v11ops.config._notify import Notifications
 from v11ops.config._release import ResolvedRelease
 from v11ops.config._router import Router
-from v11ops.config._secrets import plaintext_secret_paths, render_env
+from v11ops.config._secrets import render_env, secret_warnings
 from v11ops.config._service import Release, Service
 from v11ops.config._strategy import Analysis, Strategy
 from v11ops.config._templates import render
@@ -75,7 +75,7 @@ class Config(Model):
     @classmethod
     def _versions_are_well_formed(cls, releases: dict[str, Release | None]) -> Any:
         for version in releases:
-            if not _VERSION.match(version):
+            if not _VERSION.fullmatch(version):
                 raise PydanticCustomError(
                     "version",
                     "not a valid version (letters, digits and . _ + -, such as 1.2.0)",
@@ -87,7 +87,7 @@ class Config(Model):
     @classmethod
     def _slots_are_well_formed(cls, slots: dict[str, Slot]) -> Any:
         for name in slots:
-            if not _SLOT.match(name):
+            if not _SLOT.fullmatch(name):
                 raise PydanticCustomError(
                     "slot", "not a valid slot name (lowercase letters, digits, -)", {"key": name}
                 )
@@ -162,10 +162,12 @@ class Config(Model):
         return list(self.releases)
 
     def rolling_slot_names(self) -> list[str]:
-        """The slots a rolling pool uses: `pool-1` .. `pool-(instances + max_surge)`, on free
-        ports (enough names for the old and the new instances during a surge)."""
+        """The slots a rolling pool uses: `pool-1` .. `pool-(instances + max(max_surge, 1))`, on
+        free ports: enough names for the old and the new instances during a surge, and one spare
+        even without surge (a run that may not take the last ready instance out surges by one)."""
         r = self.strategy.rolling
-        return [f"{ROLLING_SLOT_PREFIX}{i}" for i in range(1, r.instances + r.max_surge + 1)]
+        spare = max(r.max_surge, 1)
+        return [f"{ROLLING_SLOT_PREFIX}{i}" for i in range(1, r.instances + spare + 1)]
 
     def slot_port(self, slot: str) -> int | None:
         """The fixed port of a slot, or None when it is `auto`."""
@@ -220,16 +222,9 @@ class Config(Model):
 
     def warnings(self) -> list[str]:
         """Things that are valid but unwise, e.g. a token written in plaintext."""
-        mappings: list[tuple[str, dict[str, str]]] = [("service.env", self.service.env)]
-        mappings += [(f"releases.{v}.env", r.env) for v, r in self.releases.items() if r]
-        for i, check in enumerate(self.gates.smoke):
-            mappings.append((f"gates.smoke[{i}].headers", check.headers))
-        mappings += self.hooks.secret_mappings()
-        advice = [
-            f"{path} looks like a secret in plaintext; use env:NAME or file:PATH instead"
-            for path in plaintext_secret_paths(iter(mappings))
-        ]
-        advice += self.notifications.warnings()
+        advice = self.notifications.warnings()  # a Slack webhook's path is its credential
+        warned = {line.split(" ", 1)[0] for line in advice}
+        advice += [line for line in secret_warnings(self) if line.split(" ", 1)[0] not in warned]
         socket_bytes = len(os.fsencode(self.admin_socket_path))
         if socket_bytes > _UNIX_SOCKET_MAX:
             advice.append(

@@ -80,6 +80,15 @@ router:
   #                                # include: v11ops writes include_path, your nginx includes it
   #   include_path: /etc/nginx/conf.d/v11ops-upstream.conf
   #   binary: nginx
+  # tls:                           # only for kind: builtin; serve HTTPS on listen
+  #   cert: tls/cert.pem           # relative to this file; for local use:
+  #   key: tls/key.pem             #   v11ops tls self-signed --cert tls/cert.pem --key tls/key.pem
+  #   redirect_http_listen: 127.0.0.1:8081   # plain HTTP answering 308 to https (optional)
+  # limits:                        # only for kind: builtin; the defaults are shown
+  #   header_timeout_s: 10          # a request head must arrive whole within this (slowloris)
+  #   max_header_bytes: 32768       # more: 431
+  #   max_body_bytes: 16777216      # more: 413
+  #   trust_forwarded_from: [127.0.0.0/8, ::1/128]   # proxies in front; []: router is the edge
 
 # Strategy defaults; `v11ops deploy` uses them unless told otherwise.
 strategy:
@@ -168,7 +177,7 @@ hooks:
       timeout_s: 5
       required: false
       # headers:
-      #   X-API-Key: env:V11_ADMIN_KEY
+      #   X-Admin-Key: file:/etc/v11ops/admin_key
 
 # Webhooks told about deploys: started, step, paused, promoted, succeeded, rolled_back, failed,
 # aborted. format: slack (text + blocks) or generic (one JSON object per event). Delivery runs in
@@ -246,13 +255,14 @@ analysis: {}
 #        # address: http://127.0.0.1:9090   # default: monitoring.prometheus.listen
 
 # Backups (`v11ops backup ...`, `v11ops dr drill`): the defaults below; uncomment to change.
-# The key (64 hex characters: `openssl rand -hex 32`) comes from key_file or the environment
-# variable V11OPS_BACKUP_KEY. With encrypt on and no key, backup and restore refuse.
+# The key (64 hex characters: `openssl rand -hex 32`) comes from `key` (env:NAME or file:PATH),
+# else the environment variable V11OPS_BACKUP_KEY. With encrypt on and no key, backup and
+# restore refuse.
 # backup:
 #   db: "sqlite:///{state_dir}/ledger.db"   # the ledger (postgresql://HOST/DB for PostgreSQL)
 #   repo: "{state_dir}/backups"             # keep a copy off this host
 #   encrypt: true
-#   key_file: null
+#   key: file:backup.key                    # or env:NAME; default: env:V11OPS_BACKUP_KEY
 #   compression_level: 3                    # zstd
 #   include_app: true                       # this file and the controller's state database
 #   every: 1h                               # `v11ops backup schedule`: the SQLite RPO

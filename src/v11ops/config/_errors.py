@@ -8,6 +8,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+# Names that say a value is secret (also used for the plaintext-secret warnings).
+SECRET_WORDS = ("token", "password", "passwd", "secret", "key", "credential")
+
 
 class ConfigError(Exception):
     """A configuration file (or a value in it) is wrong. The message is one line:
@@ -65,7 +68,9 @@ def format_path(loc: Iterable[int | str]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else part
+            # A hostile key (a newline, 4 kB) must not split or flood the one-line error.
+            key = part if part.isprintable() and len(part) <= 64 else _short(part)
+            out += f".{key}" if out else key
     return out
 
 
@@ -90,6 +95,12 @@ def _short(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _secret_named(loc: list[int | str]) -> bool:
+    # A value under a secret-looking name is never echoed, even when it is the wrong type.
+    name = str(loc[-1]).lower() if loc else ""
+    return any(word in name for word in SECRET_WORDS)
+
+
 def describe_error(error: Any, tags: frozenset[str]) -> tuple[str, str]:
     """(field path, what was expected) for one pydantic error dict."""
     loc = _strip_union_tags(tuple(error["loc"]), tags)
@@ -101,7 +112,8 @@ def describe_error(error: Any, tags: frozenset[str]) -> tuple[str, str]:
         loc = [str(ctx["path"])]
     if kind in _EXPECTED:
         what = _EXPECTED[kind]
-        if kind in _TYPE_ERRORS_SHOWING_INPUT and not isinstance(error.get("input"), dict | list):
+        shown = not isinstance(error.get("input"), dict | list) and not _secret_named(loc)
+        if kind in _TYPE_ERRORS_SHOWING_INPUT and shown:
             what += f", got {_short(error.get('input'))}"
     elif kind == "literal_error":
         what = f"expected one of {ctx.get('expected', '')}".replace(" or ", ", ")

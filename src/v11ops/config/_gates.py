@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Discriminator, Field, JsonValue, Tag
 
 from v11ops.config._base import Model
+from v11ops.config._secrets import SECRET
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
@@ -18,7 +19,7 @@ class HttpCheck(Model):
     kind: Literal["http"] = "http"
     method: HttpMethod = "GET"
     path: str = Field(pattern=r"^/", description="request path; {version} allowed")
-    headers: dict[str, str] = Field(
+    headers: Annotated[dict[str, str], SECRET] = Field(
         default_factory=dict, description="values may be env:NAME or file:PATH references"
     )
     body: JsonValue = Field(default=None, description="JSON request body")
@@ -36,7 +37,9 @@ class SignedTransactionCheck(Model):
     name: str = Field(min_length=1)
     kind: Literal["signed_transaction"]
     path: str = Field(default="/api/v11/transactions", pattern=r"^/")
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: Annotated[dict[str, str], SECRET] = Field(
+        default_factory=dict, description="values may be env:NAME or file:PATH references"
+    )
     sender_index: int = Field(
         default=9999, ge=0, description="development account reserved for smoke checks"
     )

@@ -9,6 +9,7 @@ from pydantic import Discriminator, Field, Tag
 
 from v11ops.config._base import Model, check_env, check_one_template, check_templates
 from v11ops.config._gates import HttpMethod
+from v11ops.config._secrets import SECRET
 from v11ops.config._templates import HOOK_PLACEHOLDERS
 
 
@@ -19,7 +20,7 @@ class HttpHook(Model):
     kind: Literal["http"] = "http"
     method: HttpMethod = "POST"
     url: Annotated[str, check_one_template(HOOK_PLACEHOLDERS)]
-    headers: dict[str, str] = Field(
+    headers: Annotated[dict[str, str], SECRET] = Field(
         default_factory=dict, description="values may be env:NAME or file:PATH references"
     )
     expect_status: list[int] | None = Field(default=None, description="default: any 2xx")
@@ -35,7 +36,9 @@ class CommandHook(Model):
     name: str = Field(min_length=1)
     kind: Literal["command"]
     command: Annotated[list[str], Field(min_length=1), check_templates(HOOK_PLACEHOLDERS)]
-    env: Annotated[dict[str, str], check_env(HOOK_PLACEHOLDERS)] = Field(default_factory=dict)
+    env: Annotated[dict[str, str], check_env(HOOK_PLACEHOLDERS), SECRET] = Field(
+        default_factory=dict
+    )
     timeout_s: float = Field(default=30.0, gt=0)
     required: bool = True
 
@@ -88,14 +91,3 @@ class Hooks(Model):
         """The hooks of one deploy point."""
         hooks: list[Hook] = getattr(self, point)
         return hooks
-
-    def secret_mappings(self) -> list[tuple[str, dict[str, str]]]:
-        """(field path, mapping) of every hook's headers or env, for the plaintext-secret check."""
-        mappings: list[tuple[str, dict[str, str]]] = []
-        for point in HOOK_POINTS:
-            for i, hook in enumerate(self.at(point)):
-                if isinstance(hook, HttpHook):
-                    mappings.append((f"hooks.{point}[{i}].headers", hook.headers))
-                else:
-                    mappings.append((f"hooks.{point}[{i}].env", hook.env))
-        return mappings

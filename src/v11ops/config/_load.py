@@ -15,6 +15,7 @@ from v11ops.config._config import Config
 from v11ops.config._errors import ConfigError, config_error_from_validation
 from v11ops.config._gates import SMOKE_TAGS
 from v11ops.config._hooks import HOOK_TAGS
+from v11ops.config._secrets import resolve_secrets
 
 DEFAULT_CONFIG_PATH = Path("v11ops.yaml")
 _UNION_TAGS = SMOKE_TAGS | HOOK_TAGS | CHECK_TAGS
@@ -82,9 +83,16 @@ def parse_config(text: str, source: Path, label: str | None = None) -> Config:
     return config._attach(source, label)
 
 
-def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG_PATH) -> Config:
-    """Read and validate a config file. Raises ConfigError with one line naming the file, the
-    field path and what was expected. Reading changes nothing."""
+def load_config(
+    path: str | os.PathLike[str] = DEFAULT_CONFIG_PATH, *, secrets: bool = True
+) -> Config:
+    """Read and validate a config file, and resolve its env:/file: secret references. Raises
+    ConfigError with one line naming the file, the field path and what was expected (for a
+    reference: the reference, never a value). Reading changes nothing.
+
+    `secrets=False` checks the references' form but does not resolve them: for commands that
+    only talk to the controller (status, deploy, token, ...), so an operator whose shell cannot
+    read the service's secrets can still use them; whatever uses a secret resolves it itself."""
     path = Path(path)
     label = str(path)
     try:
@@ -96,7 +104,14 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG_PATH) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ConfigError(f"{label}: cannot read: {reason}", file=label) from None
-    return parse_config(text, path, label)
+    config = parse_config(text, path, label)
+    if not secrets:
+        return config
+    try:
+        resolve_secrets(config, config.config_dir)
+    except ConfigError as exc:
+        raise ConfigError(f"{label}: {exc}", file=label, path=exc.path) from None
+    return config
 
 
 def config_json_schema() -> dict[str, Any]:

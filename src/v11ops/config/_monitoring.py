@@ -6,27 +6,14 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
-from pydantic_core import PydanticCustomError
 
 from v11ops.config._base import HostPort, Model, check_one_template
-from v11ops.config._secrets import reference_kind, reference_problem
+from v11ops.config._secrets import SECRET, must_be_reference
 
 Severity = Literal["critical", "warning", "info"]
 # Prometheus durations as its flags take them (`15d`, `12h`); retention is a flag, never a
 # config-file setting (the original put it in the file, where Prometheus ignores it).
 _DURATION = r"^[0-9]+(ms|s|m|h|d|w|y)$"
-
-
-def _must_be_reference(value: str | None) -> str | None:
-    if value is None:
-        return None
-    if reference_kind(value) is None:
-        raise PydanticCustomError(
-            "reference", "write env:NAME or file:PATH here, never the token itself"
-        )
-    if problem := reference_problem(value):
-        raise PydanticCustomError("reference", problem)
-    return value
 
 
 class Prometheus(Model):
@@ -75,7 +62,7 @@ class Webhook(Model):
         default="auto",
         description="host:port; auto: a free loopback port, chosen once and kept; null: off",
     )
-    token: Annotated[str | None, AfterValidator(_must_be_reference)] = Field(
+    token: Annotated[str | None, AfterValidator(must_be_reference), SECRET] = Field(
         default=None,
         description="env:NAME or file:PATH; null: generated once into the state directory",
     )

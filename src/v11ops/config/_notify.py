@@ -9,7 +9,7 @@ from pydantic import AfterValidator, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from v11ops.config._base import Model
-from v11ops.config._secrets import plaintext_secret_paths, reference_kind, reference_problem
+from v11ops.config._secrets import SECRET, reference_kind, reference_problem
 
 NotifyEvent = Literal[
     "started", "step", "paused", "promoted", "succeeded", "rolled_back", "failed", "aborted"
@@ -39,10 +39,10 @@ class Webhook(Model):
         description="slack: text + blocks (Slack incoming webhooks, Mattermost, ...); "
         "generic: one JSON object per event",
     )
-    url: Annotated[str, AfterValidator(_check_url)] = Field(
+    url: Annotated[str, AfterValidator(_check_url), SECRET] = Field(
         description="the URL, or env:NAME / file:PATH (a webhook URL is often a credential)"
     )
-    headers: dict[str, str] = Field(
+    headers: Annotated[dict[str, str], SECRET] = Field(
         default_factory=dict, description="values may be env:NAME or file:PATH references"
     )
     events: list[NotifyEvent] = Field(
@@ -86,17 +86,10 @@ class Notifications(Model):
         return webhooks
 
     def warnings(self) -> list[str]:
-        """Plaintext credentials in webhook URLs and headers."""
-        advice = [
+        """Webhook URLs that carry a credential in plaintext (headers: Config.warnings)."""
+        return [
             f"notifications.webhooks[{i}].url carries a credential in plaintext; "
             "use env:NAME or file:PATH instead"
             for i, hook in enumerate(self.webhooks)
             if hook.credential_in_url()
         ]
-        headers = ((f"notifications.webhooks[{i}].headers", w.headers)
-                   for i, w in enumerate(self.webhooks))  # fmt: skip
-        advice += [
-            f"{path} looks like a secret in plaintext; use env:NAME or file:PATH instead"
-            for path in plaintext_secret_paths(headers)
-        ]
-        return advice

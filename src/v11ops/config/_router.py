@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from ipaddress import ip_network
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from v11ops.config._base import HostPort, Model
+from v11ops.config._tls import RouterTls
 
 
 class Nginx(Model):
@@ -29,6 +31,28 @@ class Nginx(Model):
         return self
 
 
+def _network(value: str) -> str:
+    try:
+        return str(ip_network(value, strict=False))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an address or CIDR") from None
+
+
+class RouterLimits(Model):
+    """The builtin router's guards against slow and oversized clients (defaults: ProxySettings)."""
+
+    header_timeout_s: float = Field(
+        default=10.0, gt=0, description="whole request head within this, however it trickles in"
+    )
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024, description="more: 431")
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=0, description="more: 413")
+    trust_forwarded_from: list[Annotated[str, AfterValidator(_network)]] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"],
+        description="peers (address or CIDR) whose X-Forwarded-* headers are kept (a proxy in"
+        " front); [] when the router is the edge",
+    )
+
+
 class Router(Model):
     """The router: `builtin` (embedded asyncio proxy) or `nginx`."""
 
@@ -42,3 +66,18 @@ class Router(Model):
         default="127.0.0.1:9180", description="host:port of the router's own /metrics; null: off"
     )
     nginx: Nginx = Nginx()
+    tls: RouterTls = Field(
+        default_factory=RouterTls, description="builtin router only: serve HTTPS"
+    )
+    limits: RouterLimits = Field(default_factory=RouterLimits, description="builtin router only")
+
+    @property
+    def url(self) -> str:
+        """Where clients reach the router: `https://listen` with TLS, else `http://listen`."""
+        return f"{'https' if self.tls.enabled else 'http'}://{self.listen}"
+
+    @model_validator(mode="after")
+    def _tls_is_for_the_builtin_router(self) -> Router:
+        if self.kind == "nginx" and self.tls.enabled:
+            raise ValueError("router.tls is for the builtin router; nginx's site configures TLS")
+        return self

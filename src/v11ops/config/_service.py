@@ -7,10 +7,11 @@ from typing import Annotated
 from pydantic import Field
 
 from v11ops.config._base import Model, check_env, check_one_template, check_templates
+from v11ops.config._secrets import SECRET
 from v11ops.config._templates import RELEASE_PLACEHOLDERS
 
 Argv = Annotated[list[str], Field(min_length=1), check_templates(RELEASE_PLACEHOLDERS)]
-Env = Annotated[dict[str, str], check_env(RELEASE_PLACEHOLDERS)]
+Env = Annotated[dict[str, str], check_env(RELEASE_PLACEHOLDERS), SECRET]
 
 
 class Health(Model):

@@ -86,7 +86,7 @@ class Sticky(Model):
 
     @model_validator(mode="after")
     def _name_is_a_token(self) -> Sticky:
-        if not _TOKEN.match(self.name):
+        if not _TOKEN.fullmatch(self.name):
             raise ValueError(f"{self.name!r} is not a valid {self.kind} name")
         return self
 

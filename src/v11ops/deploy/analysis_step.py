@@ -29,7 +29,7 @@ async def analyse(run: CanaryRun, templates: list[str]) -> tuple[str, str]:
             else None
         ),
         router_stats=ctl.traffic.snapshot,
-        router_url=f"http://{ctl.config.router.listen}",
+        router_url=ctl.config.router.url,
         prometheus_url=prometheus_url(ctl.config),
         top_up=run.top_up,
         abort_requested=ctl._abort.is_set,

@@ -157,7 +157,7 @@ class CanaryRun(BlueGreenRun):
         if self.weight <= 0:
             return 0
         total = math.ceil(requests * 100 / self.weight)
-        return await top_up_through(self.ctl.config.router.listen, total)
+        return await top_up_through(self.ctl.config, total)
 
     # -- endings ---------------------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ import contextlib
 import fcntl
 import os
 import signal
+import socket
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,9 +21,11 @@ import structlog
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from v11ops.config import Config
 from v11ops.deploy.alerts import start_listener
@@ -33,6 +37,9 @@ from v11ops.deploy.state import StateDB
 from v11ops.deploy.traffic import Traffic
 from v11ops.monitoring.stack import publish_scrape_targets
 from v11ops.runtime import ProcessRuntime
+from v11ops.security.access import AccessControl
+from v11ops.security.api import Access, json_object, token_routes
+from v11ops.security.credentials import ADMIN_TOKEN_FILE
 
 log = structlog.get_logger("v11ops.daemon")
 
@@ -41,15 +48,9 @@ def _error(exc: DeployRefused) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=exc.status)
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
+def build_app(ctl: Controller, stop: asyncio.Event, access: Access) -> Starlette:
+    """The control API; every route is guarded by `access` (v11ops.security.access)."""
 
-
-def build_app(ctl: Controller, stop: asyncio.Event) -> Starlette:
     async def metrics(_: Request) -> Response:
         # The controller's own counters (instance restarts, ...) from the default registry.
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
@@ -61,7 +62,7 @@ def build_app(ctl: Controller, stop: asyncio.Event) -> Starlette:
         return JSONResponse(await ctl.status())
 
     async def deploy(request: Request) -> JSONResponse:
-        body = await _body(request)
+        body = await json_object(request)
         version, strategy = body.get("version"), body.get("strategy")
         if not isinstance(version, str) or not version:
             return JSONResponse({"error": "body needs a 'version' string"}, status_code=400)
@@ -74,7 +75,7 @@ def build_app(ctl: Controller, stop: asyncio.Event) -> Starlette:
             return _error(exc)
 
     async def rollback(request: Request) -> JSONResponse:
-        body = await _body(request)
+        body = await json_object(request)
         to, restore_db = body.get("to"), body.get("restore_db") is True
         await ctl.settle()
         try:
@@ -107,25 +108,26 @@ def build_app(ctl: Controller, stop: asyncio.Event) -> Starlette:
         return JSONResponse(ctl.explain(dep))
 
     async def shutdown(request: Request) -> JSONResponse:
-        stop_slots = bool((await _body(request)).get("stop_slots", True))
+        stop_slots = bool((await json_object(request)).get("stop_slots", True))
         ctl.stop_slots_on_exit = stop_slots
         stop.set()
         return JSONResponse({"ok": True})
 
-    return Starlette(
-        routes=[
-            Route("/health", health),
-            Route("/metrics", metrics),
-            Route("/status", status),
-            Route("/deployments", deploy, methods=["POST"]),
-            Route("/deployments", history),
-            Route("/deployments/{id:int}", deployment),
-            Route("/rollback", rollback, methods=["POST"]),
-            Route("/promote", promote, methods=["POST"]),
-            Route("/abort", abort, methods=["POST"]),
-            Route("/shutdown", shutdown, methods=["POST"]),
-        ]
-    )
+    routes = [
+        Route("/health", health),
+        Route("/metrics", metrics),
+        Route("/status", status),
+        Route("/deployments", deploy, methods=["POST"]),
+        Route("/deployments", history),
+        Route("/deployments/{id:int}", deployment),
+        Route("/rollback", rollback, methods=["POST"]),
+        Route("/promote", promote, methods=["POST"]),
+        Route("/abort", abort, methods=["POST"]),
+        Route("/shutdown", shutdown, methods=["POST"]),
+        *token_routes(access.tokens),
+    ]
+    guard = Middleware(AccessControl, tokens=access.tokens, audit=access.audit, routes=routes)
+    return Starlette(routes=routes, middleware=[guard])
 
 
 @contextlib.contextmanager
@@ -161,9 +163,19 @@ async def serve(config: Config) -> None:
     sock = controller_socket(config)
     with contextlib.suppress(FileNotFoundError):
         sock.unlink()
-    app = build_app(ctl, stop)
+    access = Access(config.state_path)
+    if (token_id := access.bootstrap()) is not None:
+        log.info("bootstrap admin token created", token_id=token_id, file=ADMIN_TOKEN_FILE)
+    app = build_app(ctl, stop, access)
     server = _QuietServer(
-        uvicorn.Config(app, uds=str(sock), log_config=None, access_log=False, lifespan="off")
+        uvicorn.Config(
+            app,
+            uds=str(sock),
+            http=_PeerCredProtocol,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -189,8 +201,24 @@ async def serve(config: Config) -> None:
     await ctl.notifier.aclose()  # flush queued notifications, within notifications.flush_timeout_s
     traffic.close()
     state.close()
+    access.close()
     with contextlib.suppress(FileNotFoundError):
         sock.unlink()
+
+
+class _PeerCredProtocol(H11Protocol):
+    """uvicorn's HTTP protocol, with the peer's uid and pid (SO_PEERCRED) as the client address.
+
+    The audit log records them as `client`; on a unix socket uvicorn has no address otherwise.
+    """
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        sock = transport.get_extra_info("socket")
+        with contextlib.suppress(OSError, AttributeError):
+            raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            pid, uid, _gid = struct.unpack("3i", raw)
+            self.client = (f"uid={uid}", pid)
 
 
 class _QuietServer(uvicorn.Server):

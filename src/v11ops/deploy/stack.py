@@ -64,10 +64,35 @@ def ensure_router(config: Config, timeout_s: float = 15.0) -> bool:
     )  # fmt: skip
     if config.router.metrics_listen:
         argv += ["--metrics-listen", config.router.metrics_listen]
+    argv += _tls_args(config) + _limit_args(config)
     pid = _spawn(argv, state / "logs" / "router.log")
     (state / "router.pid").write_text(str(pid))
     _wait(lambda: router_alive(config), timeout_s, "router", state / "logs" / "router.log")
     return True
+
+
+def _tls_args(config: Config) -> list[str]:
+    tls = config.router.tls
+    files = tls.files(config.config_dir)
+    if files is None:
+        return []
+    argv = ["--tls-cert", str(files.cert), "--tls-key", str(files.key)]
+    if tls.redirect_http_listen:
+        argv += ["--redirect-http-listen", tls.redirect_http_listen]
+    return argv
+
+
+def _limit_args(config: Config) -> list[str]:
+    limits = config.router.limits
+    trusted = limits.trust_forwarded_from or ["none"]
+    argv = [
+        "--header-timeout", str(limits.header_timeout_s),
+        "--max-header-bytes", str(limits.max_header_bytes),
+        "--max-body-bytes", str(limits.max_body_bytes),
+    ]  # fmt: skip
+    for net in trusted:
+        argv += ["--trust-forwarded-from", net]
+    return argv
 
 
 def _start_nginx(config: Config) -> bool:

@@ -249,19 +249,16 @@ class StateDB:
             )
 
     def deployment(self, deployment_id: int) -> Deployment | None:
-        rows = self._query(f"SELECT {_DEP_COLS} FROM deployments WHERE id = ?", (deployment_id,))
+        rows = self._query(_SELECT_DEPLOYMENTS + " WHERE id = ?", (deployment_id,))
         return Deployment(*rows[0]) if rows else None
 
     def deployments(self, limit: int = 20) -> list[Deployment]:
-        rows = self._query(
-            f"SELECT {_DEP_COLS} FROM deployments ORDER BY id DESC LIMIT ?", (limit,)
-        )
+        rows = self._query(_SELECT_DEPLOYMENTS + " ORDER BY id DESC LIMIT ?", (limit,))
         return [Deployment(*r) for r in rows]
 
     def unfinished(self) -> list[Deployment]:
-        rows = self._query(
-            f"SELECT {_DEP_COLS} FROM deployments WHERE status IN ('running', 'paused') ORDER BY id"
-        )
+        unfinished = " WHERE status IN ('running', 'paused') ORDER BY id"
+        rows = self._query(_SELECT_DEPLOYMENTS + unfinished)
         return [Deployment(*r) for r in rows]
 
     def steps(self, deployment_id: int) -> list[dict[str, Any]]:
@@ -370,6 +367,8 @@ _DEP_COLS = (
     "id, version, previous_version, strategy, kind, candidate_slot, stable_slot, status, reason,"
     " started_at, finished_at"
 )
+# Built from constants only; every value in the queries that extend it is bound with `?`.
+_SELECT_DEPLOYMENTS = f"SELECT {_DEP_COLS} FROM deployments"  # nosec B608
 
 
 def _dump(value: Any) -> str | None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 
 import httpx
 
-from v11ops.config import split_host_port
+from v11ops.config import Config
+from v11ops.tls import pinned_client_context
 
 MAX_REQUESTS = 5000
 CONCURRENCY = 8
@@ -21,10 +23,11 @@ DEADLINE_S = 30.0
 PATH = "/api/v11/info"
 
 
-async def top_up_through(listen: str, requests: int) -> int:
-    """Send up to `requests` reads through the router at `listen`; return how many were sent."""
-    host, port = split_host_port(listen)
-    url = f"http://{host}:{port}{PATH}"
+async def top_up_through(config: Config, requests: int) -> int:
+    """Send up to `requests` reads through the config's router; return how many were sent."""
+    url = f"{config.router.url}{PATH}"
+    files = config.router.tls.files(config.config_dir)
+    verify: ssl.SSLContext | bool = pinned_client_context(files.cert) if files else True
     budget = min(requests, MAX_REQUESTS)
     deadline = time.monotonic() + DEADLINE_S
     sent = 0
@@ -37,6 +40,6 @@ async def top_up_through(listen: str, requests: int) -> int:
             with contextlib.suppress(httpx.HTTPError):
                 await client.get(url, headers={"User-Agent": "v11ops-synthetic"})
 
-    async with httpx.AsyncClient(timeout=5.0) as client:
+    async with httpx.AsyncClient(timeout=5.0, verify=verify) as client:
         await asyncio.gather(*(worker(client) for _ in range(CONCURRENCY)))
     return sent

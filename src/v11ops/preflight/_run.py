@@ -101,7 +101,10 @@ def _backup(config: Config, options: PreflightOptions, now: datetime) -> Verdict
 
 
 def _tls(config: Config, options: PreflightOptions, now: datetime) -> Verdict:
-    return judge_certificates(options.tls_certs, now, options.min_certificate_days)
+    served = config.router.tls.files(config.config_dir)
+    configured = (served.cert,) if served is not None else ()
+    certs = tuple(dict.fromkeys((*configured, *options.tls_certs)))  # once each, in order
+    return judge_certificates(certs, now, options.min_certificate_days)
 
 
 def _monitoring(config: Config, options: PreflightOptions, now: datetime) -> Verdict:

@@ -4,6 +4,11 @@ Built on an asyncio Protocol rather than streams: callbacks from the C parser go
 transports with no coroutine, task or timer per request, which keeps CPython's cost per request
 to a few dozen plain calls. The route is chosen per request (in `Exchange.start`), not per
 connection, so a switch also moves keep-alive clients.
+
+The request head is bounded in time (`header_timeout_s`, counted by the proxy's clock) and in
+size (`max_url_bytes`, `max_header_bytes`, `max_headers`): httptools buffers a header until it
+is complete, so without these a client could hold a connection or memory for as long or as much
+as it likes.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from typing import TYPE_CHECKING, cast
 import httptools
 
 from v11ops.router.exchange import PAUSE_PENDING, PAUSE_PIPELINE, PAUSE_UPSTREAM, Exchange
-from v11ops.router.protocol import error_response
+from v11ops.router.protocol import HeadRefused, error_response
 
 if TYPE_CHECKING:
     from v11ops.router.proxy import Proxy
@@ -28,15 +33,23 @@ class ClientConnection(asyncio.Protocol):
         "batching",
         "client_ip",
         "current",
+        "head_begun",
+        "head_bytes",
+        "head_raw",
+        "head_ticks",
         "headers",
+        "heads",
         "idle_ticks",
+        "in_head",
         "out",
         "parser",
         "paused",
         "proxy",
         "queue",
         "receiving",
+        "scheme",
         "transport",
+        "trusted",
         "upgraded",
         "url",
     )
@@ -46,6 +59,8 @@ class ClientConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.client_ip = b""
+        self.scheme = b"http"
+        self.trusted = False  # a proxy whose forwarding headers are believed
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.current: Exchange | None = None  # the exchange being answered
@@ -56,6 +71,12 @@ class ClientConnection(asyncio.Protocol):
         self.upgraded = False
         self.batching = False
         self.out: list[bytes] = []
+        self.in_head = True  # waiting for (the rest of) a request head: the header timeout runs
+        self.head_begun = False  # some of that head has arrived
+        self.head_ticks = 0
+        self.heads = 0  # request heads begun on this connection
+        self.head_bytes = 0  # header names and values of the current head, as parsed
+        self.head_raw = 0  # bytes of reads that were all head (what httptools may buffer)
 
     # asyncio.Protocol
 
@@ -64,20 +85,41 @@ class ClientConnection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.client_ip = str(peer[0]).encode() if isinstance(peer, tuple) else b"unknown"
+        self.trusted = isinstance(peer, tuple) and self.proxy.trusts(str(peer[0]))
+        if transport.get_extra_info("ssl_object") is not None:
+            self.scheme = b"https"
         self.proxy.clients.add(self)
 
     def data_received(self, data: bytes) -> None:
         self.idle_ticks = 0
         if self.upgraded:
             return
+        was_in_head, heads = self.in_head, self.heads
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             # Upgrade is hop-by-hop, so the request went upstream as plain HTTP; what follows
             # it is not HTTP, so this connection ends after the response.
             self.upgraded = True
+        except httptools.HttpParserCallbackError as exc:
+            refused = exc.__context__
+            if isinstance(refused, HeadRefused):
+                self.refuse(refused.status, str(refused))
+            else:
+                self._bad_request(str(exc))
         except httptools.HttpParserError as exc:
             self._bad_request(str(exc))
+        else:
+            if was_in_head and self.in_head and heads == self.heads:
+                self._count_raw_head(len(data))
+
+    def _count_raw_head(self, size: int) -> None:
+        # httptools keeps a partial header to itself until it ends, so a huge header sent in
+        # many reads is only visible here, by the size of the reads that were all head.
+        self.head_raw += size
+        settings = self.proxy.settings
+        if self.head_raw > settings.max_url_bytes + settings.max_header_bytes:
+            self.refuse(431, "request head too large")
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.proxy.forget(self)
@@ -96,13 +138,31 @@ class ClientConnection(asyncio.Protocol):
 
     # httptools callbacks
 
+    def on_message_begin(self) -> None:
+        if not self.in_head:  # a fresh connection's timer runs from the connect
+            self.in_head = True
+            self.head_ticks = 0
+        self.head_begun = True
+        self.heads += 1
+        self.head_bytes = self.head_raw = 0
+
     def on_url(self, url: bytes) -> None:
         self.url += url
+        limit = self.proxy.settings.max_url_bytes
+        if len(self.url) > limit:
+            raise HeadRefused(414, f"request target longer than {limit} bytes")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))
+        self.head_bytes += len(name) + len(value)
+        settings = self.proxy.settings
+        if len(self.headers) > settings.max_headers:
+            raise HeadRefused(431, f"more than {settings.max_headers} header lines")
+        if self.head_bytes > settings.max_header_bytes:
+            raise HeadRefused(431, f"headers larger than {settings.max_header_bytes} bytes")
 
     def on_headers_complete(self) -> None:
+        self.in_head = self.head_begun = False
         parser = self.parser
         exchange = Exchange(
             self,
@@ -200,12 +260,21 @@ class ClientConnection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
-    def _bad_request(self, reason: str) -> None:
+    def head_timed_out(self) -> None:
+        """The header timeout passed: 408 if part of a head came, else just close."""
+        if self.head_begun:
+            self.refuse(408, "request head not received in time")
+        else:
+            self.close()
+
+    def refuse(self, status: int, message: str) -> None:
+        """Answer `status` and close; cut the connection if a response is under way."""
+        self.in_head = False
         if self.current is None:
-            body = error_response(
-                400, f"malformed request: {reason}", keep_alive=False, request_id=b"-"
-            )
-            self.write(body)
+            self.write(error_response(status, message, keep_alive=False, request_id=b"-"))
             self.close()
         else:
             self.abort()
+
+    def _bad_request(self, reason: str) -> None:
+        self.refuse(400, f"malformed request: {reason}")

@@ -17,8 +17,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httptools
 
+from v11ops.router.protocol import HeadRefused
+
 MAX_BODY = 1024 * 1024
-READ_TIMEOUT_S = 30.0
+MAX_URL = 8 * 1024
+MAX_HEADERS = 100
+MAX_HEAD = 32 * 1024  # header names and values; also caps what httptools buffers unparsed
+READ_TIMEOUT_S = 30.0  # one whole request, from its first byte (or the connection's idle start)
 
 
 @dataclass(slots=True)
@@ -30,6 +35,7 @@ class ControlRequest:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes = b""
+    target: str = ""  # the request target as sent (path and query)
 
     def json(self) -> Any:
         """The body parsed as JSON; ValueError naming the problem if it is not."""
@@ -72,14 +78,31 @@ class _Reader:
         self.url = b""
         self.headers: dict[str, str] = {}
         self.body = bytearray()
+        self.head_size = 0
+        self.header_count = 0
+        self.head_done = False
+        self.keep_alive = False
         self.done = False
         self.too_big = False
 
     def on_url(self, url: bytes) -> None:
         self.url += url
+        if len(self.url) > MAX_URL:
+            raise HeadRefused(414, f"request target longer than {MAX_URL} bytes")
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self.header_count += 1
+        self.head_size += len(name) + len(value)
+        if self.header_count > MAX_HEADERS:
+            raise HeadRefused(431, f"more than {MAX_HEADERS} header lines")
+        if self.head_size > MAX_HEAD:
+            raise HeadRefused(431, f"headers larger than {MAX_HEAD} bytes")
         self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        self.head_done = True
+        # Read it here: once the message is complete llhttp has reset it for the next one.
+        self.keep_alive = self.parser.should_keep_alive()
 
     def on_body(self, body: bytes) -> None:
         if len(self.body) + len(body) > MAX_BODY:
@@ -98,16 +121,23 @@ class _Reader:
             query=dict(parse_qsl(parts.query)),
             headers=self.headers,
             body=bytes(self.body),
+            target=self.url.decode("latin-1"),
         )
 
 
 async def _read_request(reader: asyncio.StreamReader) -> _Reader | None:
     parsed = _Reader()
+    unparsed_head = 0
     while not parsed.done:
         data = await reader.read(65536)
         if not data:
             return None
         parsed.parser.feed_data(data)
+        if not parsed.head_done:
+            # httptools holds an unfinished header back from on_header; bound it by the reads.
+            unparsed_head += len(data)
+            if unparsed_head > MAX_URL + MAX_HEAD:
+                raise HeadRefused(431, "request head too large")
     return parsed
 
 
@@ -136,11 +166,18 @@ def connection_handler(
                 try:
                     async with asyncio.timeout(READ_TIMEOUT_S):
                         parsed = await _read_request(reader)
+                except (HeadRefused, httptools.HttpParserCallbackError) as exc:
+                    refused = exc if isinstance(exc, HeadRefused) else exc.__context__
+                    if isinstance(refused, HeadRefused):
+                        error = ControlResponse.error(refused.status, str(refused))
+                        writer.write(_encode(error, keep_alive=False))
+                        await writer.drain()
+                    break
                 except (TimeoutError, httptools.HttpParserError):
                     break
                 if parsed is None:
                     break
-                keep_alive = parsed.parser.should_keep_alive()
+                keep_alive = parsed.keep_alive
                 if parsed.too_big:
                     response = ControlResponse.error(413, f"body larger than {MAX_BODY} bytes")
                 else:

@@ -7,6 +7,7 @@ retried on another target after a failed connect); beyond that it is streamed th
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import TYPE_CHECKING
 
@@ -37,7 +38,26 @@ PAUSE_PIPELINE = 1  # a second request arrived while the first is still answered
 PAUSE_UPSTREAM = 2  # the upstream is not reading the request body fast enough
 PAUSE_PENDING = 4  # too much body buffered while the upstream connection opens
 
-_FORWARD_SKIP = frozenset({b"x-forwarded-for", b"x-forwarded-proto", b"x-request-id", b"expect"})
+# What a client says about forwarding is not evidence, and the node takes the first
+# X-Forwarded-For hop as the client address (rate limits, the admin guard). So from a peer that
+# is not a trusted proxy (`ProxySettings.trust_forwarded_from`) these are dropped, and the router
+# writes X-Forwarded-For (the peer) and X-Forwarded-Proto (its listener's scheme) itself. From a
+# trusted proxy (nginx in front, terminating TLS) they pass, the peer appended to its
+# X-Forwarded-For and its X-Forwarded-Proto kept.
+_CLIENT_FORWARDING = frozenset(
+    {
+        b"forwarded",
+        b"x-forwarded-for",
+        b"x-forwarded-host",
+        b"x-forwarded-port",
+        b"x-forwarded-proto",
+        b"x-real-ip",
+    }
+)
+_FORWARD_SKIP = _CLIENT_FORWARDING | {b"x-request-id", b"expect"}
+# A client's request id is kept only if it is short and plainly printable (a UUID, a ULID,
+# base64); anything else is replaced, so it can never split a header or a log line.
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._~:/+=@-]{1,128}")
 _NO_BODY_STATUS = frozenset({204, 304})
 _PLAIN_CONNECTION = frozenset({b"close", b"keep-alive"})
 
@@ -47,10 +67,12 @@ class Exchange:
 
     __slots__ = (
         "attempts",
+        "body_size",
         "chunk_out",
         "client",
         "client_keep",
         "connecting",
+        "declared_size",
         "expect_continue",
         "finished",
         "has_host",
@@ -104,6 +126,8 @@ class Exchange:
         self.kept: list[bytes] | None = [] if self.idempotent else None
         self.kept_size = 0
         self.req_chunked = False
+        self.declared_size = 0  # Content-Length
+        self.body_size = 0
         self.expect_continue = False
         self.request_done = False
         self.response_started = False
@@ -121,6 +145,11 @@ class Exchange:
         self.t0 = time.perf_counter()
         routing = self.client.proxy.routing
         sticky = self._build_head(routing)
+        limit = self.client.proxy.settings.max_body_bytes
+        if self.declared_size > limit:
+            self.client_keep = False  # the body is not read: the connection cannot go on
+            self._respond_error(413, f"request body larger than {limit} bytes")
+            return
         balancer = routing.balancer
         target = balancer.pick() if sticky is None else balancer.pick_sticky(sticky)
         if target is None:
@@ -135,8 +164,9 @@ class Exchange:
         """Serialise the upstream request head; returns the sticky key if the table has one."""
         parts = [self.method, b" ", self.url, b" HTTP/1.1\r\n"]
         drop: set[bytes] | None = None
-        xff = b""
         sticky: bytes | None = None
+        trusted = self.client.trusted
+        xff = proto = b""
         sticky_header, sticky_cookie = routing.sticky_header, routing.sticky_cookie
         self.has_host = False
         for name, value in self.headers:
@@ -148,15 +178,25 @@ class Exchange:
                     drop = connection_tokens(value) - _PLAIN_CONNECTION or drop
                 continue
             if lname in _FORWARD_SKIP:
-                if lname == b"x-forwarded-for":
-                    xff = value if not xff else xff + b", " + value
-                elif lname == b"x-request-id":
-                    self.request_id = value
+                if lname == b"x-request-id":
+                    if _REQUEST_ID.fullmatch(value):
+                        self.request_id = value
                 elif lname == b"expect":
                     self.expect_continue = value.lower() == b"100-continue"
+                elif not trusted:
+                    pass  # a client's claim: dropped
+                elif lname == b"x-forwarded-for":
+                    xff = value if not xff else xff + b", " + value
+                elif lname == b"x-forwarded-proto":
+                    proto = value
+                else:
+                    parts += (name, b": ", value, CRLF)
                 continue
             if lname == b"host":
                 self.has_host = True
+            elif lname == b"content-length":
+                # llhttp refused a malformed or repeated one, so these are plain digits.
+                self.declared_size = int(value)
             elif lname == sticky_header:
                 sticky = value
             elif sticky_cookie is not None and lname == b"cookie":
@@ -169,7 +209,9 @@ class Exchange:
         parts += (
             b"x-forwarded-for: ",
             xff + b", " + self.client.client_ip if xff else self.client.client_ip,
-            b"\r\nx-forwarded-proto: http\r\nx-request-id: ",
+            b"\r\nx-forwarded-proto: ",
+            proto or self.client.scheme,
+            b"\r\nx-request-id: ",
             self.request_id,
             CRLF,
         )
@@ -254,6 +296,10 @@ class Exchange:
     def on_request_body(self, data: bytes) -> None:
         """A piece of the request body arrived from the client."""
         if self.finished or not data:
+            return
+        self.body_size += len(data)
+        if self.body_size > self.client.proxy.settings.max_body_bytes:
+            self._refuse_body()
             return
         if self.req_chunked:
             data = chunk(data)
@@ -426,6 +472,20 @@ class Exchange:
             conn.abort()
         if self.target is not None:
             self._finish(CLIENT_CLOSED)
+
+    def _refuse_body(self) -> None:
+        """A chunked body grew past the limit: 413 if no answer has started, else cut."""
+        self.client_keep = False
+        conn, self.upstream = self.upstream, None
+        if conn is not None:
+            conn.abort()  # the upstream must not take a truncated body for a whole one
+        if self.client.current is not self or self.response_started:
+            self.client.abort()
+            if self.target is not None:
+                self._finish(self.status or CLIENT_CLOSED)
+            return
+        limit = self.client.proxy.settings.max_body_bytes
+        self._respond_error(413, f"request body larger than {limit} bytes")
 
     def _respond_error(self, code: int, message: str) -> None:
         self.status = code

@@ -28,6 +28,7 @@ from v11ops.router.control_http import ControlRequest, ControlResponse
 from v11ops.router.routing import Routing
 from v11ops.router.stats import LATENCY_BUCKETS
 from v11ops.router.target import TargetState
+from v11ops.tls import CertificateValidity
 
 _BOUNDS = [*(str(b) for b in LATENCY_BUCKETS), "+Inf"]
 
@@ -123,10 +124,36 @@ class RouterCollector(Collector):
         return family
 
 
-def build_registry(routing: Routing) -> CollectorRegistry:
+class CertificateExpiry(Collector):
+    """`v11ops_tls_certificate_expiry_timestamp_seconds` of each certificate the router serves,
+    set when it is loaded (at start and on reload); no series without TLS."""
+
+    def __init__(self) -> None:
+        self._served: dict[str, CertificateValidity] = {}
+
+    def set(self, validity: CertificateValidity) -> None:
+        """Record the certificate now served from `validity.path` (replacing the old one)."""
+        self._served[str(validity.path)] = validity
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "v11ops_tls_certificate_expiry_timestamp_seconds",
+            "When the certificate served from a file expires (the soonest of its chain), "
+            "in seconds since the epoch.",
+            labels=["path", "subject"],
+        )
+        for path, validity in self._served.items():
+            family.add_metric([path, validity.subject], validity.not_after.timestamp())
+        yield family
+
+
+def build_registry(
+    routing: Routing, certificates: CertificateExpiry | None = None
+) -> CollectorRegistry:
     """A registry with the router's metrics plus process and platform metrics."""
     registry = CollectorRegistry(auto_describe=True)
     registry.register(RouterCollector(routing))
+    registry.register(certificates or CertificateExpiry())
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     return registry

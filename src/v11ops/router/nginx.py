@@ -398,8 +398,12 @@ http {{
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            # The edge, like the builtin router: a client's own forwarding claims are dropped.
+            proxy_set_header X-Forwarded-For $remote_addr;
             proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host "";
+            proxy_set_header Forwarded "";
+            proxy_set_header X-Real-IP "";
             proxy_set_header X-Request-Id $v11ops_request_id;
             proxy_request_buffering off;
             proxy_buffering off;
@@ -425,7 +429,7 @@ def _sticky_map(table: RouteTable) -> list[str]:
         source = "$cookie_" + table.sticky_cookie
     else:
         return []
-    if not _NGINX_VARIABLE.match(source):
+    if not _NGINX_VARIABLE.fullmatch(source):
         raise RouterRejected(
             f"nginx cannot hash on {source!r}: a sticky name there is letters, digits and '_'",
             400,

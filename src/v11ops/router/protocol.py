@@ -34,6 +34,14 @@ CONTINUE_100 = b"HTTP/1.1 100 Continue\r\n\r\n"
 _STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus}
 
 
+class HeadRefused(Exception):
+    """Raised in a parser callback to stop parsing a request head that breaks a limit."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 def status_line(code: int) -> bytes:
     """`HTTP/1.1 <code> <reason>\\r\\n`, with the standard reason phrase."""
     line = _STATUS_LINES.get(code)

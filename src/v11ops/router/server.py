@@ -1,7 +1,9 @@
 """The router process: listeners, state restore, signals and graceful shutdown.
 
 The router is a long-lived process of its own, separate from the deploy controller, so the
-controller can crash or be upgraded without dropping a request.
+controller can crash or be upgraded without dropping a request. With a certificate it terminates
+TLS on the data listener (and may answer plain HTTP on another with a redirect to https); SIGHUP
+reloads the certificate for new connections without dropping any.
 """
 
 from __future__ import annotations
@@ -13,20 +15,26 @@ import ipaddress
 import os
 import signal
 import socket
+import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import structlog
 
 from v11ops.router.admin import AdminApi, bearer_auth
 from v11ops.router.control_http import connection_handler
 from v11ops.router.errors import RouterConfigError, RouterError
-from v11ops.router.metrics import build_registry, metrics_handler
+from v11ops.router.metrics import CertificateExpiry, build_registry, metrics_handler
 from v11ops.router.proxy import Proxy, ProxySettings
+from v11ops.router.redirect import https_redirect_handler
 from v11ops.router.routing import Routing
 from v11ops.router.store import load_table, save_table
 from v11ops.router.table import RouteTable
 from v11ops.router.upstream import UpstreamRegistry
+from v11ops.tls import TlsConfigError, TlsFiles, load_certificate, server_context
 
 Address = tuple[str, int]
+log = structlog.get_logger("v11ops.router")
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,9 @@ class RouterConfig:
     proxy: ProxySettings = field(default_factory=ProxySettings)
     initial_table: RouteTable | None = None  # used only when there is no state file yet
     backlog: int = 4096
+    tls: TlsFiles | None = None  # terminate TLS on `listen` with these files
+    redirect_http_listen: Address | None = None  # plain HTTP answering 308 to https
+    tls_handshake_timeout_s: float = 10.0
 
 
 class RouterServer:
@@ -58,7 +69,11 @@ class RouterServer:
                     f"--admin-listen {config.admin_listen[0]} is not a loopback address; "
                     "use 127.0.0.1 (or the unix socket) so the admin API is never exposed"
                 )
+        if config.redirect_http_listen is not None and config.tls is None:
+            raise RouterConfigError("--redirect-http-listen needs --tls-cert and --tls-key")
         self.config = config
+        self.certificates = CertificateExpiry()
+        self._ssl = self._tls_context(config.tls)
         self.registry = UpstreamRegistry()
         self.routing = Routing(
             self.registry,
@@ -70,7 +85,51 @@ class RouterServer:
         self._control: list[asyncio.Server] = []
         self._metrics: asyncio.Server | None = None
         self._admin_tcp: asyncio.Server | None = None
+        self._redirect: asyncio.Server | None = None
         self._owns_socket = False
+
+    def _tls_context(self, files: TlsFiles | None) -> ssl.SSLContext | None:
+        if files is None:
+            return None
+        context = server_context()
+        try:
+            self.certificates.set(load_certificate(context, files))
+        except TlsConfigError as exc:
+            raise RouterConfigError(f"TLS {exc}") from None
+        mode = files.key.stat().st_mode & 0o777
+        if mode & 0o077:  # served anyway: refusing would turn a loose chmod into an outage
+            log.warning("tls_key_readable_by_others", path=str(files.key), mode=f"{mode:o}")
+        return context
+
+    def reload_certificate(self) -> None:
+        """Load the certificate and key again (after a renewal): new connections get the new
+        one, open ones keep theirs. A file that cannot be used leaves the old one in force."""
+        files = self.config.tls
+        if files is None or self._ssl is None:
+            return
+        try:
+            validity = load_certificate(self._ssl, files)
+        except TlsConfigError as exc:
+            log.warning("certificate_reload_failed", error=str(exc), kept="the old certificate")
+            return
+        self.certificates.set(validity)
+        log.info(
+            "certificate_reloaded",
+            path=str(files.cert),
+            subject=validity.subject,
+            not_after=validity.not_after.isoformat(),
+        )
+
+    @property
+    def scheme(self) -> str:
+        """`https` when the data listener terminates TLS, else `http`."""
+        return "http" if self._ssl is None else "https"
+
+    @property
+    def redirect_port(self) -> int:
+        """The bound port of the plain-HTTP redirect listener."""
+        assert self._redirect is not None
+        return int(self._redirect.sockets[0].getsockname()[1])
 
     @property
     def port(self) -> int:
@@ -102,9 +161,21 @@ class RouterServer:
         try:
             await self._start_control()
             self._data = await loop.create_server(
-                self.proxy, *config.listen, backlog=config.backlog, reuse_address=True
+                self.proxy,
+                *config.listen,
+                backlog=config.backlog,
+                reuse_address=True,
+                ssl=self._ssl,
+                ssl_handshake_timeout=config.tls_handshake_timeout_s if self._ssl else None,
             )
+            if config.redirect_http_listen is not None:
+                handler = https_redirect_handler(self.port)
+                self._redirect = await asyncio.start_server(
+                    connection_handler(handler), *config.redirect_http_listen, reuse_address=True
+                )
         except BaseException:
+            if self._data is not None:
+                self._data.close()
             self._close_control()
             raise
         self.proxy.start_clock()
@@ -119,7 +190,8 @@ class RouterServer:
     async def _start_control(self) -> None:
         config = self.config
         if config.metrics_listen is not None:
-            handler = metrics_handler(build_registry(self.routing), lambda: not self.proxy.closing)
+            registry = build_registry(self.routing, self.certificates)
+            handler = metrics_handler(registry, lambda: not self.proxy.closing)
             server = await asyncio.start_server(connection_handler(handler), *config.metrics_listen)
             self._control.append(server)
             self._metrics = server
@@ -137,6 +209,8 @@ class RouterServer:
         """Stop accepting, let in-flight requests finish (bounded), then close everything."""
         if self._data is not None:
             self._data.close()
+        if self._redirect is not None:
+            self._redirect.close()
         self.proxy.begin_shutdown()
         finished = await self.proxy.wait_closed(self.config.shutdown_timeout_s)
         if not finished:
@@ -153,6 +227,7 @@ class RouterServer:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload_certificate)
         await stop.wait()
         await self.stop()
 

@@ -157,14 +157,14 @@ def _validate_table(table: RouteTable) -> None:
         urls.add(target.url)
     for key in ("sticky_header", "sticky_cookie"):
         value = getattr(table, key)
-        if value is not None and not _TOKEN.match(value):
+        if value is not None and not _TOKEN.fullmatch(value):
             raise RouteTableError(f"{key} {value!r} is not a valid HTTP header/cookie name")
     if table.sticky_header and table.sticky_cookie:
         raise RouteTableError("set at most one of sticky_header and sticky_cookie")
 
 
 def _validate_target(target: Target) -> None:
-    if not _NAME.match(target.name):
+    if not _NAME.fullmatch(target.name):
         raise RouteTableError(
             f"target name {target.name!r} must be 1-64 letters, digits, '.', '_' or '-'"
         )

@@ -155,9 +155,14 @@ def _returns_data(prom: Prometheus, expr: str, start: float, end: float) -> bool
 
 def test_every_panel_query_returns_data_from_a_node_under_load(stack: Stack) -> None:
     prom = stack.prometheus
+    jobs = ("aurigraph-v11-node", "v11ops-router", "node")
+    # Prometheus's first scrape can come seconds after the node is ready: a load that ended
+    # before it would leave every rate() with a single sample. So: scraped once before the load,
+    # and twice after it.
+    _wait_for_scrapes(prom, jobs, 0)
     start = time.time()
     _drive_load(stack.router_url)
-    _wait_for_scrapes(prom, ("aurigraph-v11-node", "v11ops-router", "node"), time.time() + 1)
+    _wait_for_scrapes(prom, jobs, time.time() + 2)
     end = time.time()
     fixed = {"__rate_interval": "5s", "__range": f"{math.ceil(end - start)}s"}
 

@@ -1,6 +1,7 @@
-"""Every metric the rules query is one a real node or node-exporter serves (or a recording rule,
-or Prometheus's own `up`): the original's rules queried metrics nobody emitted. The backup
-metrics come from real `v11ops backup` commands through node-exporter's textfile collector."""
+"""Every metric the rules query is one a real node, router or node-exporter serves (or a recording
+rule, or Prometheus's own `up`): the original's rules queried metrics nobody emitted. The backup
+metrics come from real `v11ops backup` commands through node-exporter's textfile collector; the
+certificate expiry from a builtin router serving HTTPS."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 from tests.monitoring.rules import procs
 from tests.monitoring.rules.rulefiles import rules, selectors
 from tests.support.nodeproc import NodeProcess
+from tests.tls.routers import tls_router
 from v11ops.backup.manifest import WAL_DIR
 from v11ops.cli.main import app
 
@@ -58,6 +60,13 @@ def backup_textfile(node: NodeProcess, tmp_path: Path) -> Path:
     return textfile
 
 
+@pytest.fixture
+def router_scrape(tmp_path: Path) -> str:
+    """The metrics of a builtin router serving HTTPS (the certificate expiry gauge)."""
+    with tls_router(tmp_path / "router") as router:
+        return httpx.get(router.metrics_url, timeout=5).text
+
+
 def queried_metrics() -> set[str]:
     recorded = {r["record"] for r in rules() if "record" in r}
     return {name for r in rules() for name in selectors(r["expr"])} - recorded - {"up"}
@@ -71,12 +80,13 @@ def test_every_aurigraph_metric_the_rules_query_is_served_by_a_running_node(
     assert wanted - served_names(node_scrape) == set()
 
 
-def test_every_other_metric_the_rules_query_is_served_by_the_node_or_node_exporter(
-    node_scrape: str, backup_textfile: Path, tmp_path: Path
+def test_every_other_metric_the_rules_query_is_served_by_the_node_router_or_node_exporter(
+    node_scrape: str, router_scrape: str, backup_textfile: Path, tmp_path: Path
 ) -> None:
     with procs.node_exporter(tmp_path / "ne", backup_textfile) as exporter:
         host = httpx.get(f"{exporter.url}/metrics", timeout=10).text
-    missing = queried_metrics() - served_names(node_scrape) - served_names(host)
+    served = served_names(node_scrape) | served_names(router_scrape) | served_names(host)
+    missing = queried_metrics() - served
     assert missing == set(), f"rules query metrics that nothing emits: {sorted(missing)}"
 
 

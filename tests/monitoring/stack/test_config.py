@@ -28,7 +28,7 @@ def test_the_default_file_states_the_monitoring_defaults(tmp_path: Path) -> None
     [
         (
             "monitoring: {webhook: {token: s3cret-in-the-file}}",
-            "monitoring.webhook.token: write env:NAME or file:PATH here, never the token itself",
+            "monitoring.webhook.token: write env:NAME or file:PATH here, never the secret itself",
         ),
         (
             "monitoring: {webhook: {token: 'env:'}}",

@@ -164,8 +164,8 @@ def test_a_token_reference_is_resolved_from_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     section = monitoring_yaml() + "    token: env:TEST_V11OPS_WEBHOOK_TOKEN\n"
-    config = load_config(minimal_config(tmp_path, section))
     monkeypatch.setenv("TEST_V11OPS_WEBHOOK_TOKEN", "from-the-environment")
+    config = load_config(minimal_config(tmp_path, section))
     assert listener_token(config) == "from-the-environment"
     assert not Layout.of(config).token_file.exists()
 

@@ -1,6 +1,7 @@
-"""Alert rules as code: the 24 alerts, AnomalyDetected, the backup alerts (backup.py), the SLO
-burn-rate alerts and the Watchdog, generated from typed parameters (params.py) and an SLO spec;
-and the Alertmanager routing they are delivered by (routing.py).
+"""Alert rules as code: the 24 alerts, AnomalyDetected, the backup alerts (backup.py), the
+certificate alerts (security.py), the SLO burn-rate alerts and the Watchdog, generated from typed
+parameters (params.py) and an SLO spec; and the Alertmanager routing they are delivered by
+(routing.py).
 
 files = render_rule_files(load_params(None), load_slo_spec(Path("monitoring/prometheus/slo.yaml")))
 """

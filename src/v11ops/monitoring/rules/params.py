@@ -131,6 +131,12 @@ class RuleParams(Model):
     wal_archive_max_age_s: Positive = Field(
         default=120.0, description="WalArchiveStale: seconds since the newest archived WAL segment"
     )
+    tls_expiry_warning_days: Positive = Field(
+        default=30.0, description="TLSCertificateExpiringSoon: days left on a served certificate"
+    )
+    tls_expiry_critical_days: Positive = Field(
+        default=7.0, description="TLSCertificateExpiringVerySoon: the same, critical"
+    )
     runbook_base: str = Field(
         default="docs/runbook.md", description="where runbook_url points; each alert adds #its-name"
     )
