@@ -141,3 +141,11 @@ def test_an_oversized_body_is_refused_before_anything_else(api: Api) -> None:
         "/deployments", content=b"x" * 70_000, headers={"Authorization": "Bearer x"}
     )
     assert r.status_code == 413
+
+
+@pytest.mark.parametrize("limit", ["x", "0", "-1", "99999"])
+def test_a_bad_history_limit_is_a_400_not_a_crash(api: Api, limit: str) -> None:
+    answer = api.call("GET", f"/deployments?limit={limit}", api.token[Role.viewer])
+    assert answer.status_code == 400
+    assert answer.json() == {"error": "'limit' must be a whole number 1-10000"}
+    assert api.call("GET", "/deployments?limit=5", api.token[Role.viewer]).status_code == 200

@@ -98,7 +98,10 @@ def build_app(ctl: Controller, stop: asyncio.Event, access: Access) -> Starlette
         return JSONResponse({"ok": True})
 
     async def history(request: Request) -> JSONResponse:
-        limit = int(request.query_params.get("limit", "20"))
+        text = request.query_params.get("limit", "20")
+        if not text.isdigit() or not 1 <= int(text) <= 10_000:
+            return JSONResponse({"error": "'limit' must be a whole number 1-10000"}, 400)
+        limit = int(text)
         return JSONResponse([d.to_json() for d in ctl.state.deployments(limit)])
 
     async def deployment(request: Request) -> JSONResponse:
