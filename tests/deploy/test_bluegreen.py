@@ -116,12 +116,14 @@ def test_rollback_flips_back_to_the_warm_previous_release(stack: Stack) -> None:
 
 
 def test_a_second_deploy_is_refused_while_one_runs(stack: Stack) -> None:
-    first = stack.cli("deploy", "1.1.0", "--no-wait")
+    # never-ready keeps the first deploy in its readiness gate until the 20 s deadline, so it
+    # is still running when the second command arrives, however slowly the CLI starts.
+    first = stack.cli("deploy", "never-ready", "--no-wait")
     assert first.returncode == 0
     second = stack.cli("deploy", "1.1.0", "--no-wait")
     assert second.returncode == 1
     assert "another deploy is in progress" in second.stderr and "controller pid=" in second.stderr
-    stack.wait(lambda: stack.status()["deploying"] is False)
+    stack.wait(lambda: stack.status()["deploying"] is False, timeout=60)
 
 
 def test_deploying_an_unknown_release_is_a_usage_error(stack: Stack) -> None:
