@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import tempfile
@@ -15,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from v11ops.cli.errors import EXIT_FAILED, EXIT_USAGE, err_console
+from v11ops.config._router import normal_network
 from v11ops.router import (
     RouterClient,
     RouterConfig,
@@ -219,7 +219,7 @@ def _trusted_networks(values: list[str] | None) -> tuple[str, ...]:
     networks = []
     for value in values:
         try:
-            networks.append(str(ipaddress.ip_network(value, strict=False)))
+            networks.append(normal_network(value))
         except ValueError:
             _fail_plain(f"--trust-forwarded-from {value!r}: not an address or CIDR (or `none`)")
     return tuple(networks)

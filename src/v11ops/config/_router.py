@@ -31,7 +31,9 @@ class Nginx(Model):
         return self
 
 
-def _network(value: str) -> str:
+def normal_network(value: str) -> str:
+    """An address or CIDR in its canonical form (`10.0.0.1/8` -> `10.0.0.0/8`); ValueError if
+    it is neither. The config and `v11ops router run --trust-forwarded-from` both use it."""
     try:
         return str(ip_network(value, strict=False))
     except ValueError:
@@ -46,7 +48,7 @@ class RouterLimits(Model):
     )
     max_header_bytes: int = Field(default=32 * 1024, ge=1024, description="more: 431")
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=0, description="more: 413")
-    trust_forwarded_from: list[Annotated[str, AfterValidator(_network)]] = Field(
+    trust_forwarded_from: list[Annotated[str, AfterValidator(normal_network)]] = Field(
         default_factory=lambda: ["127.0.0.0/8", "::1/128"],
         description="peers (address or CIDR) whose X-Forwarded-* headers are kept (a proxy in"
         " front); [] when the router is the edge",
