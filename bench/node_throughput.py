@@ -51,7 +51,7 @@ from v11ops.runtime import free_port
 V11OPS = str(Path(sys.executable).with_name("v11ops"))
 PG_ADMIN_URL = os.environ.get("V11_BENCH_PG_URL", "postgresql://127.0.0.1:5432/test")
 VERIFY_SECONDS = 1.0
-VERIFY_REPEATS = 3
+VERIFY_REPEATS = 5
 BATCH = 100
 PROBE_S = 4.0
 STEADY_S = 12.0

@@ -16,7 +16,7 @@ from v11node.api.keys import KeyRing
 from v11node.faults import Faults
 from v11node.ledger.accounts import dev_genesis, load_genesis
 from v11node.ledger.block import ZERO_HASH, Block, BlockHeader, genesis_merkle_root
-from v11node.ledger.transaction import Transaction
+from v11node.ledger.transaction import Transaction, tx_hash
 from v11node.metrics import NodeMetrics
 from v11node.producer import BlockProducer, ProducerSettings
 from v11node.storage import LedgerStorage, StorageError, open_storage
@@ -166,17 +166,22 @@ class Node:
         return time.monotonic() - self.ready_at >= faults.ready_delay_s
 
     # -- transactions --------------------------------------------------------------------------
-    async def verify_all(self, txs: list[Transaction]) -> list[int]:
-        """Indices of transactions whose signature fails, verified on all cores."""
-        return await self.verifier.verify([(t.sender, t.signing_bytes(), t.signature) for t in txs])
+    async def verify_all(self, txs: list[Transaction], messages: list[bytes]) -> list[int]:
+        """Indices of transactions whose signature fails, verified on all cores. `messages`:
+        each transaction's signing bytes (computed once per request, also hashed by accept)."""
+        return await self.verifier.verify(
+            [(t.sender, m, t.signature) for t, m in zip(txs, messages, strict=True)]
+        )
 
-    async def accept(self, txs: list[Transaction]) -> tuple[list[bytes], list[bool]]:
+    async def accept(
+        self, txs: list[Transaction], messages: list[bytes]
+    ) -> tuple[list[bytes], list[bool]]:
         """Store verified transactions durably, once committed to disk: their hashes, and for each
         whether it is new (False: the same transaction was already stored, so it is not stored
         or applied again)."""
         assert self.writer is not None
         now_ms = int(time.time() * 1000)
-        rows = [(tx.hash, tx, now_ms) for tx in txs]
+        rows = [(tx_hash(m), tx, now_ms) for tx, m in zip(txs, messages, strict=True)]
         new = await self.writer.insert_pending(rows)
         stored = sum(new)
         self.metrics.transactions.labels("PENDING").inc(stored)

@@ -119,13 +119,13 @@ class BlockProducer:
         rows = [(p[1], p[2], p[3], p[4]) for p in batch]
         outcome = apply_transactions(rows, accounts)
         now_ms = int(time.time() * 1000)
-        confirmed = [batch[i][0] for i in outcome.confirmed]
+        confirmed = [(batch[i][6], batch[i][0]) for i in outcome.confirmed]
         block = None
         if confirmed:
             header = BlockHeader(
                 height=tip.header.height + 1,
                 previous_hash=tip.hash,
-                merkle_root=merkle_root(confirmed),
+                merkle_root=merkle_root([tx_hash for _, tx_hash in confirmed]),
                 tx_count=len(confirmed),
                 timestamp_ms=max(now_ms, tip.header.timestamp_ms),
                 producer_id=self.settings.node_id,

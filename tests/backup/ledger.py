@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from tests.support.ledger_refs import pending_refs
 from v11node.ledger.accounts import dev_address, dev_signing_key
 from v11node.ledger.block import Block, BlockHeader, merkle_root
 from v11node.ledger.state import apply_transactions
@@ -63,7 +64,9 @@ def add_blocks(storage: LedgerStorage, blocks: int, per_block: int) -> None:
         )
         block = Block(header, header.compute_hash())
         storage.commit_block(
-            BlockCommit(block, confirmed, [], outcome.accounts, now), HOLDER, lease.epoch
+            BlockCommit(block, pending_refs(storage, confirmed), [], outcome.accounts, now),
+            HOLDER,
+            lease.epoch,
         )
 
 

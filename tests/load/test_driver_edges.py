@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -15,7 +14,6 @@ from starlette.routing import Route
 from tests.gates.servers import running
 from tests.load.fake_node import closed_port
 from v11ops.load import LoadSpec, run_load
-from v11ops.load.driver import _hashes, _transport_error
 
 
 def odd_node(write_status: int, write_body: bytes, read_status: int) -> Starlette:
@@ -63,31 +61,3 @@ def test_reads_to_a_closed_port_are_connect_errors() -> None:
     report = run_load(LoadSpec(target=url, rate=100, duration_s=0.2, accounts=20, read_ratio=0.5))
     assert report.reads > 0 and report.reads_ok == 0
     assert report.errors == {"connect": report.reads + report.requests}
-
-
-@pytest.mark.parametrize(
-    ("exc", "kind", "reusable"),
-    [
-        (httpx.ConnectError("refused"), "connect", True),
-        (httpx.ConnectTimeout("slow"), "connect", True),
-        (httpx.PoolTimeout("busy"), "client_saturated", True),
-        (httpx.ReadTimeout("slow"), "timeout", False),
-        (httpx.RemoteProtocolError("closed"), "disconnected", False),
-        (httpx.DecodingError("gzip"), "other", False),
-    ],
-)  # fmt: skip
-def test_a_transport_error_says_whether_the_node_may_have_the_request(
-    exc: httpx.HTTPError, kind: str, reusable: bool
-) -> None:
-    assert _transport_error(exc) == (kind, reusable)
-
-
-@pytest.mark.parametrize(
-    ("body", "hashes"),
-    [(b'{"hashes": ["ab", "cd"]}', ["ab", "cd"]), (b"not json", None), (b"[1]", None),
-     (b'{"hashes": [1]}', None), (b'{"hashes": "ab"}', None)],
-)  # fmt: skip
-def test_only_a_list_of_hash_strings_counts_as_accepted(
-    body: bytes, hashes: list[str] | None
-) -> None:
-    assert _hashes(body) == hashes

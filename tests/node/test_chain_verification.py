@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.ledger_refs import pending_refs
 from v11node.ledger.accounts import dev_address, dev_signing_key
 from v11node.ledger.block import Block, BlockHeader, merkle_root
 from v11node.ledger.transaction import Transaction, make_transaction
@@ -55,7 +56,8 @@ def _commit(
     block = Block(head, block_hash if isinstance(block_hash, bytes) else head.compute_hash())
     storage.insert_pending([(t.hash, t, 1) for t in txs])
     lease = storage.acquire_lease("n1", 60_000)
-    storage.commit_block(BlockCommit(block, hashes, [], accounts, 2), "n1", lease.epoch)
+    refs = pending_refs(storage, hashes)
+    storage.commit_block(BlockCommit(block, refs, [], accounts, 2), "n1", lease.epoch)
     return block
 
 

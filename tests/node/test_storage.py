@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.ledger_refs import pending_refs
 from v11node.ledger.accounts import dev_address, dev_signing_key
 from v11node.ledger.block import ZERO_HASH, Block, BlockHeader, merkle_root
 from v11node.ledger.transaction import make_transaction
@@ -71,7 +72,7 @@ def test_a_block_commit_changes_statuses_balances_and_the_tip_together(
     storage.commit_block(
         BlockCommit(
             block,
-            [ok.hash],
+            pending_refs(storage, [ok.hash]),
             [(bad.hash, "insufficient")],
             {ok.sender: (900, 1), ok.recipient: (1100, 0)},
             2,
@@ -101,7 +102,8 @@ def test_a_stale_epoch_cannot_write_a_block(storage: LedgerStorage) -> None:
     storage.insert_pending([(tx.hash, tx, 1)])
     block = _block_on(storage, [tx.hash], first.epoch, "n1")
     with pytest.raises(FencingError, match="n2"):
-        storage.commit_block(BlockCommit(block, [tx.hash], [], {}, 2), "n1", first.epoch)
+        refs = pending_refs(storage, [tx.hash])
+        storage.commit_block(BlockCommit(block, refs, [], {}, 2), "n1", first.epoch)
     assert storage.latest_block() is not None
     assert storage.latest_block().header.height == 0  # type: ignore[union-attr]
     assert storage.pending_count() == 1, "the fenced write changed nothing"
@@ -139,7 +141,13 @@ def test_verify_finds_a_tampered_balance_and_a_tampered_block(storage: LedgerSto
     lease = storage.acquire_lease("n1", 10_000)
     block = _block_on(storage, [tx.hash], lease.epoch, "n1")
     storage.commit_block(
-        BlockCommit(block, [tx.hash], [], {tx.sender: (900, 1), tx.recipient: (1100, 0)}, 2),
+        BlockCommit(
+            block,
+            pending_refs(storage, [tx.hash]),
+            [],
+            {tx.sender: (900, 1), tx.recipient: (1100, 0)},
+            2,
+        ),
         "n1",
         lease.epoch,
     )

@@ -603,12 +603,13 @@ def _write_routes(app: FastAPI, node: Node) -> None:
         if isinstance(parsed, Response):
             return parsed
         txs, batch = parsed
-        bad = await node.verify_all(txs)
+        messages = [t.signing_bytes() for t in txs]
+        bad = await node.verify_all(txs, messages)
         if bad:
             node.metrics.signature_failures.inc(len(bad))
             fields = [{"field": f"transactions[{i}].signature", "message": "invalid"} for i in bad]
             return problem(400, "Bad signature", f"{len(bad)} signature(s) do not verify", fields)
-        hashes, new = await node.accept(txs)
+        hashes, new = await node.accept(txs, messages)
         return _accepted(hashes, new, batch)
 
     @app.post("/admin/v11/producer/yield", tags=["admin"])

@@ -49,7 +49,7 @@ class Transaction:
 
     @property
     def hash(self) -> bytes:
-        return hashlib.sha256(self.signing_bytes()).digest()
+        return tx_hash(self.signing_bytes())
 
     def verify(self) -> bool:
         """True when the signature is valid for the sender over the canonical encoding."""
@@ -61,6 +61,11 @@ def canonical_bytes(sender: bytes, recipient: bytes, amount: int, nonce: int, me
     if len(memo_bytes) > MAX_MEMO_BYTES:
         raise ValueError(f"memo is {len(memo_bytes)} bytes, at most {MAX_MEMO_BYTES} allowed")
     return DOMAIN + sender + recipient + _FIXED.pack(amount, nonce, len(memo_bytes)) + memo_bytes
+
+
+def tx_hash(signing_bytes: bytes) -> bytes:
+    """A transaction's hash from its canonical encoding."""
+    return hashlib.sha256(signing_bytes).digest()
 
 
 def verify_signature(public_key: bytes, message: bytes, signature: bytes) -> bool:

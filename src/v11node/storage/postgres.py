@@ -81,9 +81,15 @@ class PostgresStorage(LedgerStorage):
             cur.execute(
                 "UPDATE transactions SET status = 'CONFIRMED', block_height = %s,"
                 " block_index = v.i - 1, decided_ms = %s"
-                " FROM unnest(%s::bytea[]) WITH ORDINALITY AS v(h, i)"
-                " WHERE transactions.hash = v.h AND transactions.status = 'PENDING'",
-                (commit.block.header.height, commit.decided_ms, list(commit.confirmed)),
+                " FROM unnest(%s::bigint[], %s::bytea[]) WITH ORDINALITY AS v(s, h, i)"
+                " WHERE transactions.seq = v.s AND transactions.hash = v.h"
+                " AND transactions.status = 'PENDING'",
+                (
+                    commit.block.header.height,
+                    commit.decided_ms,
+                    [s for s, _ in commit.confirmed],
+                    [h for _, h in commit.confirmed],
+                ),
             )
         if commit.rejected:
             cur.execute(

@@ -19,10 +19,10 @@ from collections import deque
 from collections.abc import Coroutine
 from typing import Any
 
-import httpx
 import orjson
 
 from v11ops.load import tally as kinds
+from v11ops.load.http import LoadClient, Response, TransportError
 from v11ops.load.plan import WorkerPlan
 from v11ops.load.presign import Account, plan_accounts, presign
 from v11ops.load.tally import Tally
@@ -41,20 +41,12 @@ def prepare(plan: WorkerPlan) -> tuple[list[Account], Tally]:
     return accounts, tally
 
 
-def make_client(plan: WorkerPlan) -> httpx.AsyncClient:
+def make_client(plan: WorkerPlan) -> LoadClient:
     spec = plan.spec
-    headers = {"content-type": "application/json", "accept": "application/json"}
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if spec.api_key:
-        headers["x-api-key"] = spec.api_key
-    limit = plan.max_in_flight
-    return httpx.AsyncClient(
-        base_url=spec.target,
-        headers=headers,
-        timeout=httpx.Timeout(spec.timeout_s),
-        limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
-        # Proxy variables must not reroute load meant for a local node.
-        trust_env=False,
-    )
+        headers["X-API-Key"] = spec.api_key
+    return LoadClient(spec.target, headers, spec.timeout_s)
 
 
 async def drive(plan: WorkerPlan, accounts: list[Account], tally: Tally) -> Tally:
@@ -68,7 +60,7 @@ class Driver:
     """Launches one process's requests on schedule and counts what comes back."""
 
     def __init__(
-        self, plan: WorkerPlan, accounts: list[Account], client: httpx.AsyncClient, tally: Tally
+        self, plan: WorkerPlan, accounts: list[Account], client: LoadClient, tally: Tally
     ) -> None:
         self._plan = plan
         self._spec = plan.spec
@@ -149,8 +141,8 @@ class Driver:
         tally.lags.append(max(0.0, time.perf_counter() - due))
         reusable = False  # also when cancelled at the hard stop: the node may still have it
         try:
-            response = await self._client.post(TRANSACTIONS_PATH, content=body)
-        except httpx.HTTPError as exc:
+            response = await self._client.post(TRANSACTIONS_PATH, body)
+        except TransportError as exc:
             kind, reusable = _transport_error(exc)
             tally.errors[kind] += 1
         else:
@@ -163,7 +155,7 @@ class Driver:
             else:
                 tally.retired_accounts += 1
 
-    def _record_write(self, response: httpx.Response) -> None:
+    def _record_write(self, response: Response) -> None:
         tally, status = self._tally, response.status_code
         tally.statuses[str(status)] += 1
         if status == 202:
@@ -186,7 +178,7 @@ class Driver:
         tally = self._tally
         try:
             response = await self._client.get(path)
-        except httpx.HTTPError as exc:
+        except TransportError as exc:
             tally.errors[_transport_error(exc)[0]] += 1
             return
         self._answered(tally.read_latencies, due)
@@ -201,17 +193,9 @@ class Driver:
         latencies.append(now - due)
 
 
-def _transport_error(exc: httpx.HTTPError) -> tuple[str, bool]:
+def _transport_error(exc: TransportError) -> tuple[str, bool]:
     """Error kind, and whether the request surely never reached the node (account reusable)."""
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
-        return kinds.CONNECT, True
-    if isinstance(exc, httpx.PoolTimeout):
-        return kinds.CLIENT_SATURATED, True
-    if isinstance(exc, httpx.TimeoutException):
-        return kinds.TIMEOUT, False
-    if isinstance(exc, httpx.TransportError):
-        return kinds.DISCONNECTED, False
-    return kinds.OTHER, False
+    return exc.kind, not exc.may_have_arrived
 
 
 def _hashes(content: bytes) -> list[str] | None:
