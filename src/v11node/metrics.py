@@ -114,6 +114,11 @@ class NodeMetrics:
         self.rate_limited = Counter(
             "aurigraph_api_rate_limited", "Requests refused with 429.", registry=r
         )
+        self.pool_full = Counter(
+            "aurigraph_transaction_pool_full",
+            "Write requests refused with 503 because the pending pool was full.",
+            registry=r,
+        )
         # Business metrics, counted by the block producer for the transactions it confirms.
         self.value_transferred = Counter(
             "aurigraph_value_transferred",

@@ -37,6 +37,10 @@ class NodeSettings:
     max_block_txs: int = 5_000
     lease_ttl_s: float = 2.0
     max_batch: int = 1_000
+    # Refuse new transactions (503, Retry-After) while this many are pending: overload shows as
+    # a refusal the client can retry, not as confirmations that fall ever further behind.
+    # 0: no bound. Checked against the count the heartbeat reads each second.
+    max_pending: int = 200_000
     max_body_bytes: int = 4 * 1024 * 1024
     # Hashes only (see v11node.api.keys). API keys: required for writes when any is configured;
     # admin keys: required for /admin routes, which otherwise answer direct loopback calls only.

@@ -52,7 +52,7 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
         413: "Body too large",
         422: "A field failed validation",
         429: "Rate limited",
-        503: "Not ready",
+        503: "Not ready, or the pending pool is full (Retry-After)",
     }.items()
 }
 
@@ -285,7 +285,7 @@ def _health_routes(app: FastAPI, node: Node) -> None:
                 role="LEADER" if producer and producer.is_leader else "FOLLOWER",
                 error=producer.last_error if producer and not producer_up else None,
             ),
-            _check("Pending pool", True, pending=pending),
+            _check("Pending pool", True, pending=pending, **_pool_limit(node, pending)),
             _check(
                 "Serving",
                 node.is_ready,
@@ -562,6 +562,27 @@ def _validation_problem(exc: ValidationError, doc: object) -> ProblemResponse:
     return problem(422, "Invalid request", f"{errors[0]['field']}: {errors[0]['message']}", errors)
 
 
+def _pool_limit(node: Node, pending: int) -> dict[str, Any]:
+    """The pool's bound for the health check; it stays UP when full (reads are still served)."""
+    limit = node.settings.max_pending
+    return {"limit": limit, "full": pending >= limit} if limit else {}
+
+
+def _pool_full(node: Node) -> Response | None:
+    limit = node.settings.max_pending
+    pending = int(node.metrics.queue_size._value.get())
+    if not limit or pending < limit:
+        return None
+    node.metrics.pool_full.inc()
+    response = problem(
+        503,
+        "Pending pool full",
+        f"{pending} transactions are waiting for a block (limit {limit}); retry shortly",
+    )
+    response.headers["retry-after"] = "1"
+    return response
+
+
 def _write_routes(app: FastAPI, node: Node) -> None:
     settings = node.settings
 
@@ -596,6 +617,8 @@ def _write_routes(app: FastAPI, node: Node) -> None:
             return problem(401, "Unauthorized", "a valid X-API-Key header is required")
         if not node.storage_ready:
             return problem(503, "Not ready", "storage is not open yet")
+        if full := _pool_full(node):
+            return full
         raw = await _read_body(request, settings.max_body_bytes)
         if isinstance(raw, Response):
             return raw

@@ -42,6 +42,9 @@ def run(
     block_interval: float = typer.Option(0.25, min=0.01, help="Seconds between blocks."),
     lease_ttl: float = typer.Option(2.0, min=0.2, help="Producer lease time-to-live, seconds."),
     max_batch: int = typer.Option(1000, min=1, help="Most transactions in one request."),
+    max_pending: int = typer.Option(
+        200_000, min=0, help="Refuse writes (503) while this many are pending; 0: no bound."
+    ),
     drain_timeout: float = typer.Option(30.0, min=0, help="Seconds to finish requests on SIGTERM."),
     shutdown_delay: float = typer.Option(
         0.0, min=0, help="Seconds to keep serving (not ready) after SIGTERM before closing."
@@ -104,6 +107,7 @@ def run(
         block_interval_s=block_interval,
         lease_ttl_s=lease_ttl,
         max_batch=max_batch,
+        max_pending=max_pending,
         api_keys=api_keys,
         admin_keys=admin_keys,
         rate_limit_per_s=rate_limit,

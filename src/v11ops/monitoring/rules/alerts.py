@@ -316,8 +316,9 @@ def _p2(p: RuleParams) -> list[Alert]:
             "The pending transaction pool holds more transactions than it is sized for.",
             "{{ $value | humanize }} transactions of {{ $labels.job }} wait for a block "
             f"(limit {num(p.transaction_pool_full)}).",
-            "The seed's transaction pool alert. The node has no hard cap: the limit is what "
-            "this installation drains in an acceptable time.",
+            "The seed's transaction pool alert. It warns long before the node's hard cap "
+            "(--max-pending, default 200,000, where writes get 503); the limit is what this "
+            "installation drains in an acceptable time.",
         ),
         Alert(
             "LowTransactionVolume",
