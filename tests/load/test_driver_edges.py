@@ -3,6 +3,7 @@ each transport error. A real HTTP server on loopback gives the answers."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +15,9 @@ from starlette.routing import Route
 from tests.gates.servers import running
 from tests.load.fake_node import closed_port
 from v11ops.load import LoadSpec, run_load
+from v11ops.load.driver import Driver, prepare
+from v11ops.load.http import Response as LoadResponse
+from v11ops.load.plan import split
 
 
 def odd_node(write_status: int, write_body: bytes, read_status: int) -> Starlette:
@@ -61,3 +65,25 @@ def test_reads_to_a_closed_port_are_connect_errors() -> None:
     report = run_load(LoadSpec(target=url, rate=100, duration_s=0.2, accounts=20, read_ratio=0.5))
     assert report.reads > 0 and report.reads_ok == 0
     assert report.errors == {"connect": report.reads + report.requests}
+
+
+class _BrokenClient:
+    """A client with a defect: every request raises something that is not a transport error."""
+
+    async def post(self, path: str, body: bytes) -> LoadResponse:
+        raise RuntimeError("a bug in the client")
+
+    async def get(self, path: str) -> LoadResponse:
+        raise RuntimeError("a bug in the client")
+
+
+def test_an_unexpected_error_is_counted_as_other_and_the_account_retired() -> None:
+    spec = LoadSpec(target="http://127.0.0.1:1", rate=100, duration_s=0.2, accounts=40,
+                    read_ratio=0.5)  # fmt: skip
+    plan = split(spec)[0]
+    accounts, tally = prepare(plan)
+    driver = Driver(plan, accounts, _BrokenClient(), tally)  # type: ignore[arg-type]
+    asyncio.run(driver.run())
+    assert tally.requests > 0 and tally.reads > 0
+    assert tally.errors == {"other": tally.requests + tally.reads}
+    assert tally.retired_accounts == tally.requests, "the node may hold a request of a bug"

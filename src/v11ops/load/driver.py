@@ -145,6 +145,8 @@ class Driver:
         except TransportError as exc:
             kind, reusable = _transport_error(exc)
             tally.errors[kind] += 1
+        except Exception:  # a defect must show in the counts, not vanish with its task
+            tally.errors[kinds.OTHER] += 1
         else:
             reusable = True
             self._answered(tally.latencies, due)
@@ -180,6 +182,9 @@ class Driver:
             response = await self._client.get(path)
         except TransportError as exc:
             tally.errors[_transport_error(exc)[0]] += 1
+            return
+        except Exception:  # as in _write
+            tally.errors[kinds.OTHER] += 1
             return
         self._answered(tally.read_latencies, due)
         if 200 <= response.status_code < 300:
