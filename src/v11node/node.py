@@ -72,6 +72,7 @@ class Node:
         self.storage_ready = False
         self.draining = False
         self.ready_at: float | None = None
+        self.pending = 0  # transactions waiting for a block, as the heartbeat last counted them
         self.start_error: str | None = None
         self._heartbeat: asyncio.Task[None] | None = None
 
@@ -147,8 +148,8 @@ class Node:
                 await writer.call(partial(storage.heartbeat, node_id, role, release))
                 nodes = await asyncio.to_thread(storage.active_nodes, 5_000)
                 self.metrics.validators.set(len(nodes))
-                pending = await asyncio.to_thread(storage.pending_count)
-                self.metrics.queue_size.set(pending)
+                self.pending = await asyncio.to_thread(storage.pending_count)
+                self.metrics.queue_size.set(self.pending)
                 if self.producer is not None and not self.producer.is_leader:
                     latest = await asyncio.to_thread(storage.latest_block)
                     if latest is not None:
@@ -168,6 +169,12 @@ class Node:
             return False
         assert self.ready_at is not None
         return time.monotonic() - self.ready_at >= faults.ready_delay_s
+
+    @property
+    def pool_full(self) -> bool:
+        """True while the pending pool is at its bound (`max_pending`; 0: no bound)."""
+        limit = self.settings.max_pending
+        return bool(limit) and self.pending >= limit
 
     # -- transactions --------------------------------------------------------------------------
     async def verify_all(self, txs: list[Transaction], messages: list[bytes]) -> list[int]:

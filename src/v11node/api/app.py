@@ -276,7 +276,6 @@ def _health_routes(app: FastAPI, node: Node) -> None:
                 db_data["error"] = str(exc)
         producer = node.producer
         producer_up = producer is not None and producer.healthy
-        pending = int(node.metrics.queue_size._value.get())
         return [
             _check("Database", db_up, **db_data),
             _check(
@@ -285,7 +284,7 @@ def _health_routes(app: FastAPI, node: Node) -> None:
                 role="LEADER" if producer and producer.is_leader else "FOLLOWER",
                 error=producer.last_error if producer and not producer_up else None,
             ),
-            _check("Pending pool", True, pending=pending, **_pool_limit(node, pending)),
+            _check("Pending pool", True, pending=node.pending, **_pool_limit(node)),
             _check(
                 "Serving",
                 node.is_ready,
@@ -562,22 +561,21 @@ def _validation_problem(exc: ValidationError, doc: object) -> ProblemResponse:
     return problem(422, "Invalid request", f"{errors[0]['field']}: {errors[0]['message']}", errors)
 
 
-def _pool_limit(node: Node, pending: int) -> dict[str, Any]:
+def _pool_limit(node: Node) -> dict[str, Any]:
     """The pool's bound for the health check; it stays UP when full (reads are still served)."""
     limit = node.settings.max_pending
-    return {"limit": limit, "full": pending >= limit} if limit else {}
+    return {"limit": limit, "full": node.pool_full} if limit else {}
 
 
 def _pool_full(node: Node) -> Response | None:
-    limit = node.settings.max_pending
-    pending = int(node.metrics.queue_size._value.get())
-    if not limit or pending < limit:
+    if not node.pool_full:
         return None
     node.metrics.pool_full.inc()
     response = problem(
         503,
         "Pending pool full",
-        f"{pending} transactions are waiting for a block (limit {limit}); retry shortly",
+        f"{node.pending} transactions are waiting for a block"
+        f" (limit {node.settings.max_pending}); retry shortly",
     )
     response.headers["retry-after"] = "1"
     return response
