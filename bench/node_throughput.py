@@ -314,7 +314,9 @@ def bench_backend(backend: str, db_url: str, limit: float, profile: Path | None)
             found = max(probe.committed_tps, probe.accepted_tps)
             offered = min(0.6 * limit, max(1.3 * found, WARMUP_TPS))
             spy = _start_profile(node, profile, backend)
-            steady = drive(node, "steady (capacity)", offered, STEADY_S, in_flight=32)
+            # 256 requests in flight, not 32: at 32 the generator itself refused sends
+            # (client_saturated), so the node was never offered more than it already did.
+            steady = drive(node, "steady (capacity)", offered, STEADY_S, in_flight=256)
             _stop_profile(spy)
             result.capacity_tps = steady.committed_tps
             if steady.node_cpu_us_per_tx:

@@ -31,7 +31,7 @@ def _rows(*nonces: int) -> list[tuple[bytes, Transaction, int]]:
     return [(t.hash, t, 1) for t in txs]
 
 
-def test_inserts_queued_together_commit_as_one_group_before_a_later_write(
+def test_inserts_queued_together_commit_as_one_group_and_other_writes_go_first(
     storage: LedgerStorage,
 ) -> None:
     queue = WriteQueue(storage)
@@ -60,7 +60,8 @@ def test_inserts_queued_together_commit_as_one_group_before_a_later_write(
     finally:
         queue.close()
     assert queue.group_commits == 1, "the inserts went into one database transaction"
-    assert order == ["call saw 4 pending"], "the later write ran after the group's commit"
+    # A block commit empties the pool that inserts fill: it goes ahead of queued inserts.
+    assert order == ["call saw 0 pending"], "the later write ran ahead of the queued inserts"
     assert new == [[True, True], [True], [False, True]]
 
 
@@ -114,3 +115,25 @@ def test_closing_stops_after_the_queued_inserts_are_committed(storage: LedgerSto
 
     asyncio.run(run())
     assert storage.pending_count() == 1 and queue.group_commits == 1
+
+
+def test_a_group_stops_at_its_row_bound_so_a_block_never_waits_long(
+    storage: LedgerStorage,
+) -> None:
+    queue = WriteQueue(storage, max_group_rows=2)
+    release = threading.Event()
+
+    async def run() -> None:
+        held = asyncio.ensure_future(queue.call(lambda: release.wait(10)))
+        await asyncio.sleep(0.05)
+        inserts = [asyncio.ensure_future(queue.insert_pending(_rows(n))) for n in (1, 2, 3)]
+        await asyncio.sleep(0.05)
+        release.set()
+        await asyncio.wait_for(asyncio.gather(held, *inserts), 10)
+
+    try:
+        asyncio.run(run())
+    finally:
+        queue.close()
+    assert queue.group_commits == 2, "three rows with a bound of two make two groups"
+    assert storage.pending_count() == 3
