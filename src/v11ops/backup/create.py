@@ -12,13 +12,17 @@ from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import IO
 
+import structlog
+
 from v11ops import __version__
 from v11ops.backup.archive import CHUNK_BYTES, ArchiveWriter
 from v11ops.backup.keys import BackupKey, require_key
 from v11ops.backup.manifest import (
     Encryption,
     FileEntry,
+    LedgerState,
     Manifest,
+    Source,
     fsync_dir,
     new_backup_id,
     repo_lock,
@@ -31,11 +35,21 @@ from v11ops.backup.sources import (
     copy_file,
     pg_dump,
     postgres_snapshot,
-    sqlite_snapshot,
+    sqlite_ledger_state,
+    sqlite_scratch,
     tool_version,
     write_app_tar,
 )
+from v11ops.backup.sqlite_stream import (
+    HEADER_LAST,
+    Rewritten,
+    StreamedCopy,
+    page_size,
+    stream_copy,
+)
 from v11ops.deploy.crashpoints import maybe_crash
+
+log = structlog.get_logger("v11ops.backup")
 
 
 @dataclass(frozen=True)
@@ -80,17 +94,8 @@ def _write(
     tools = tool_versions()
     created_at = datetime.now(UTC)
     if backend == "sqlite":
-        with sqlite_snapshot(req.db) as (snapshot, state, source):
-            files.append(
-                _archive(
-                    folder / f"ledger.sqlite{ext}",
-                    "ledger",
-                    "sqlite",
-                    key,
-                    req.level,
-                    lambda w: copy_file(snapshot, w),
-                )
-            )
+        state, source, ledger = _sqlite_ledger(req, key, folder / f"ledger.sqlite{ext}")
+        files.append(ledger)
     else:
         tools["pg_dump"] = tool_version(PG_DUMP)
         with postgres_snapshot(req.db) as (snap_id, state, source):
@@ -137,6 +142,30 @@ def _write(
     return manifest
 
 
+def _sqlite_ledger(
+    req: BackupRequest, key: BackupKey | None, path: Path
+) -> tuple[LedgerState, Source, FileEntry]:
+    """The ledger streamed while SQLite copies it (header page last, sqlite_stream.py); should a
+    streamed page have changed afterwards, the finished copy again, whole and in order."""
+    with sqlite_scratch(req.db) as (database, scratch, source):
+        page = page_size(database)
+        copied: list[StreamedCopy] = []
+
+        def stream(sink: IO[bytes]) -> None:
+            copied.append(stream_copy(req.db, database, scratch, sink, page))
+
+        entry = _archive(path, "ledger", HEADER_LAST, key, req.level, stream, page)
+        try:
+            copied[0].confirm()
+            return copied[0].state, source, entry
+        except Rewritten as exc:
+            log.warning("streamed copy changed; writing the finished copy whole", reason=str(exc))
+        path.unlink()
+        state = sqlite_ledger_state(scratch)
+        entry = _archive(path, "ledger", "sqlite", key, req.level, lambda w: copy_file(scratch, w))
+        return state, source, entry
+
+
 def _archive(
     path: Path,
     role: str,
@@ -144,6 +173,7 @@ def _archive(
     key: BackupKey | None,
     level: int,
     produce: Callable[[IO[bytes]], None],
+    header_bytes: int | None = None,
 ) -> FileEntry:
     writer = ArchiveWriter(path, key, level)
     try:
@@ -159,6 +189,7 @@ def _archive(
         size_bytes=stored.size_bytes,
         sha256=stored.sha256,
         plain_bytes=stored.plain_bytes,
+        header_bytes=header_bytes,
     )
 
 

@@ -28,7 +28,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from v11ops.backup.errors import BackupError, BackupUsageError, IntegrityError
 from v11ops.backup.keys import BackupKey
@@ -46,10 +46,18 @@ class _Model(BaseModel):
 class FileEntry(_Model):
     name: str
     role: Literal["ledger", "app", "base"]
-    format: Literal["sqlite", "pg_dump", "tar", "pg_basebackup"]
+    # sqlite-header-last: the SQLite file with its first page moved to the end (sqlite_stream.py)
+    format: Literal["sqlite", "sqlite-header-last", "pg_dump", "tar", "pg_basebackup"]
     size_bytes: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     plain_bytes: int = Field(ge=0)
+    header_bytes: int | None = Field(default=None, ge=512, le=65536)  # its first page's size
+
+    @model_validator(mode="after")
+    def _header_size_with_header_last(self) -> FileEntry:
+        if (self.format == "sqlite-header-last") != (self.header_bytes is not None):
+            raise ValueError("header_bytes goes with the sqlite-header-last format, and only it")
+        return self
 
 
 class LedgerState(_Model):

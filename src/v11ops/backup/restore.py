@@ -27,6 +27,7 @@ from v11ops.backup.errors import BackupError, BackupUsageError, IntegrityError
 from v11ops.backup.keys import BackupKey, require_key
 from v11ops.backup.manifest import Entry, FileEntry, Manifest, amend_manifest, fsync_dir
 from v11ops.backup.sources import APP_CONFIG, APP_STATE, backend_of, redact, sqlite_path
+from v11ops.backup.sqlite_stream import HEADER_LAST, move_header_first
 
 PG_RESTORE = "pg_restore"
 
@@ -151,7 +152,8 @@ def restore_ledger(
     started = time.perf_counter()
     check_files(entry, [ledger])
     if backend == "sqlite":
-        _restore_sqlite(plaintext(entry, ledger, key), sqlite_path(to_url), force)
+        header_last = ledger.header_bytes if ledger.format == HEADER_LAST else None
+        _restore_sqlite(plaintext(entry, ledger, key), sqlite_path(to_url), force, header_last)
     else:
         _restore_postgres(plaintext(entry, ledger, key), to_url, force)
     restored = time.perf_counter()
@@ -191,16 +193,24 @@ def _compare(chain: VerifyReport, manifest: Manifest) -> str | None:
     return None
 
 
-def _restore_sqlite(pieces: Iterator[bytes], path: Path, force: bool) -> None:
+def _restore_sqlite(
+    pieces: Iterator[bytes], path: Path, force: bool, header_last: int | None = None
+) -> None:
+    """Write the database file; `header_last`: the stream holds pages 2..N, then page 1, of
+    this size (sqlite_stream.py), so the pages go after a gap that page 1 fills at the end."""
     if path.exists() and path.stat().st_size > 0 and not force:
         raise BackupUsageError(f"{path} exists and is not empty; add --force to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".v11ops-restore-", suffix=".db")
     try:
         with os.fdopen(fd, "wb") as out:
+            if header_last is not None:
+                out.seek(header_last)
             for piece in pieces:
                 out.write(piece)
             out.flush()
+            if header_last is not None:
+                move_header_first(out.fileno(), header_last)
             os.fsync(out.fileno())
         # The old database's WAL would be replayed onto the restored file: remove it first.
         for suffix in ("-wal", "-shm", "-journal"):

@@ -79,40 +79,34 @@ def ledger_state(cur: Any, backend: str) -> LedgerState:
 
 
 @contextlib.contextmanager
-def sqlite_snapshot(url: str) -> Iterator[tuple[Path, LedgerState, Source]]:
-    """A consistent copy of a live SQLite ledger, next to it (the same trust domain and disk).
-
-    The online backup API in one step copies under one read transaction: in WAL mode the node
-    keeps writing meanwhile, and the copy is the database as of the moment the step began.
-    """
+def sqlite_scratch(url: str) -> Iterator[tuple[Path, Path, Source]]:
+    """The live database's path, an empty scratch file next to it (the same trust domain and
+    disk) for its copy, and the source's identity; the scratch file is removed afterwards."""
     path = sqlite_path(url)
     if not path.is_file():
         raise BackupUsageError(f"{url}: no such database file")
     _remove_stale_snapshots(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".v11ops-snapshot-", suffix=".db")
     os.close(fd)
-    snapshot = Path(tmp)
+    scratch = Path(tmp)
     try:
-        source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        target = sqlite3.connect(snapshot)
-        try:
-            source.execute("PRAGMA busy_timeout = 15000")
-            # A throwaway copy: no rollback journal, no fsync (it is read once, then deleted).
-            target.execute("PRAGMA journal_mode = OFF")
-            target.execute("PRAGMA synchronous = OFF")
-            source.backup(target)
-            state = ledger_state(target.cursor(), "sqlite")
-        except sqlite3.Error as exc:
-            raise BackupError(f"{url}: online backup failed: {exc}") from None
-        finally:
-            source.close()
-            target.close()
         identity = Source(
             backend="sqlite", url=url, host=socket.gethostname(), identity=str(path.resolve())
         )
-        yield snapshot, state, identity
+        yield path, scratch, identity
     finally:
-        snapshot.unlink(missing_ok=True)
+        scratch.unlink(missing_ok=True)
+
+
+def sqlite_ledger_state(path: Path) -> LedgerState:
+    """The ledger state recorded in a SQLite copy."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return ledger_state(conn.cursor(), "sqlite")
+    except sqlite3.Error as exc:
+        raise BackupError(f"{path}: cannot read the copy: {exc}") from None
+    finally:
+        conn.close()
 
 
 def _remove_stale_snapshots(folder: Path) -> None:
