@@ -9,7 +9,7 @@ from tests.support.ledger_refs import pending_refs
 from v11node.ledger.accounts import dev_address, dev_signing_key
 from v11node.ledger.block import Block, BlockHeader, merkle_root
 from v11node.ledger.state import apply_transactions
-from v11node.ledger.transaction import make_transaction
+from v11node.ledger.transaction import Transaction, make_transaction
 from v11node.node import _genesis
 from v11node.storage import LedgerStorage, open_storage
 from v11node.storage.base import BlockCommit
@@ -33,7 +33,7 @@ def add_blocks(storage: LedgerStorage, blocks: int, per_block: int) -> None:
         tip = storage.latest_block()
         assert tip is not None
         accounts = storage.all_accounts()
-        txs = []
+        txs: list[Transaction] = []
         for i in range(per_block):
             sender = (tip.header.height + i) % ACCOUNTS
             addr = dev_address(sender)

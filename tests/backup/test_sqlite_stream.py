@@ -3,6 +3,8 @@ it back first, and a page that changed after it was streamed sends the finished 
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,25 @@ def test_the_manifest_ties_the_header_size_to_the_header_last_format() -> None:
         FileEntry.model_validate({**entry, "format": "sqlite", "header_bytes": 4096})
     ok = FileEntry.model_validate({**entry, "format": "sqlite-header-last", "header_bytes": 4096})
     assert ok.header_bytes == 4096
+
+
+def test_a_failing_archive_waits_for_the_copy_and_leaves_no_thread(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class FullDisk:
+        def write(self, data: bytes) -> int:
+            raise OSError(28, "No space left on device")
+
+    def slow_copy(url: str, path: Path, scratch: Path, copy: sqlite_stream._Copy) -> None:
+        scratch.write_bytes(bytes(2 * page))  # something to stream, then a copy still running
+        time.sleep(0.3)
+        copy.done.set()
+
+    database = Path(sqlite_url.removeprefix("sqlite:///"))
+    page = sqlite_stream.page_size(database)
+    scratch = tmp_path / "scratch.db"
+    scratch.touch()
+    monkeypatch.setattr(sqlite_stream, "_copy", slow_copy)
+    with pytest.raises(OSError, match="No space left"):
+        sqlite_stream.stream_copy(sqlite_url, database, scratch, FullDisk(), page)  # type: ignore[arg-type]
+    assert not [t for t in threading.enumerate() if t.name == "backup-copy"]

@@ -106,21 +106,26 @@ def stream_copy(url: str, path: Path, scratch: Path, sink: IO[bytes], page: int)
     thread.start()
     crcs: list[int] = []
     offset = page
-    with scratch.open("rb", buffering=0) as f:
-        fd = f.fileno()
-        while True:
-            finished = copy.done.is_set()  # before the size: after the copy, the size is final
-            end = os.fstat(fd).st_size
-            offset = _stream(fd, offset, end - end % page, sink, crcs, page)
-            if finished:
-                break
-            copy.done.wait(0.005)
+    try:
+        with scratch.open("rb", buffering=0) as f:
+            fd = f.fileno()
+            while True:
+                finished = copy.done.is_set()  # before the size: after the copy, it is final
+                end = os.fstat(fd).st_size
+                offset = _stream(fd, offset, end - end % page, sink, crcs, page)
+                if finished:
+                    break
+                copy.done.wait(0.005)
+            thread.join()
+            if copy.error is not None:
+                raise copy.error
+            assert copy.state is not None
+            streamed = StreamedCopy(copy.state, scratch, page, offset, crcs)
+            sink.write(os.pread(fd, page, 0))
+    finally:
+        # Should the archive fail (a full disk), the copy still ends (it cannot be interrupted)
+        # before the scratch file goes: no read transaction stays open on the live ledger.
         thread.join()
-        if copy.error is not None:
-            raise copy.error
-        assert copy.state is not None
-        streamed = StreamedCopy(copy.state, scratch, page, offset, crcs)
-        sink.write(os.pread(fd, page, 0))
     return streamed
 
 
