@@ -68,22 +68,29 @@ class BlockProducer:
     async def _loop(self) -> None:
         while not self._stopping:
             started = time.monotonic()
+            full = False
             try:
-                await self.run_round()
+                full = await self.run_round()
                 self.healthy = True
             except StorageError as exc:
                 self.healthy = False
                 self.last_error = str(exc)
                 self.metrics.consensus_failures.inc()
                 log.warning("producer round failed", error=str(exc))
-            elapsed = time.monotonic() - started
-            await asyncio.sleep(max(self.settings.block_interval_s - elapsed, 0.01))
+            # A full block means more is waiting: the next one starts at once, not after the
+            # interval (a block is due every interval or as soon as a batch is full).
+            wait = (
+                0.0
+                if full
+                else max(self.settings.block_interval_s - (time.monotonic() - started), 0.01)
+            )
+            await asyncio.sleep(wait)
 
-    async def run_round(self) -> None:
+    async def run_round(self) -> bool:
+        """Renew the lease and, as the leader, write one block; True when the batch was full."""
         async with self._round_lock:
             await self._refresh_lease()
-            if self.is_leader:
-                await self._produce()
+            return await self._produce() if self.is_leader else False
 
     async def _refresh_lease(self) -> None:
         ttl_ms = int(self.settings.lease_ttl_s * 1000)
@@ -105,10 +112,11 @@ class BlockProducer:
         self.epoch = lease.epoch if leader else 0
         self.metrics.is_leader.set(1 if leader else 0)
 
-    async def _produce(self) -> None:
-        batch = await asyncio.to_thread(self.storage.pending_for_block, self.settings.max_block_txs)
+    async def _produce(self) -> bool:
+        limit = self.settings.max_block_txs
+        batch = await asyncio.to_thread(self.storage.pending_for_block, limit)
         if not batch:
-            return
+            return False
         started = time.perf_counter()
         if self.tip is None:
             self.tip = await asyncio.to_thread(self.storage.latest_block)
@@ -150,6 +158,7 @@ class BlockProducer:
         if block is not None:
             self.tip = block
             self.metrics.block_height.set(block.header.height)
+        return len(batch) >= limit
 
     def _commit(self, commit: BlockCommit, new_block: bool, node: str, epoch: int) -> None:
         if new_block:
