@@ -35,7 +35,6 @@ from v11ops.backup.sources import (
     copy_file,
     pg_dump,
     postgres_snapshot,
-    sqlite_ledger_state,
     sqlite_scratch,
     tool_version,
     write_app_tar,
@@ -155,15 +154,16 @@ def _sqlite_ledger(
             copied.append(stream_copy(req.db, database, scratch, sink, page))
 
         entry = _archive(path, "ledger", HEADER_LAST, key, req.level, stream, page)
+        # The state was read from the finished copy, so it holds for either way of writing it.
+        streamed = copied[0]
         try:
-            copied[0].confirm()
-            return copied[0].state, source, entry
+            streamed.confirm()
+            return streamed.state, source, entry
         except Rewritten as exc:
             log.warning("streamed copy changed; writing the finished copy whole", reason=str(exc))
         path.unlink()
-        state = sqlite_ledger_state(scratch)
         entry = _archive(path, "ledger", "sqlite", key, req.level, lambda w: copy_file(scratch, w))
-        return state, source, entry
+        return streamed.state, source, entry
 
 
 def _archive(

@@ -98,17 +98,6 @@ def sqlite_scratch(url: str) -> Iterator[tuple[Path, Path, Source]]:
         scratch.unlink(missing_ok=True)
 
 
-def sqlite_ledger_state(path: Path) -> LedgerState:
-    """The ledger state recorded in a SQLite copy."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return ledger_state(conn.cursor(), "sqlite")
-    except sqlite3.Error as exc:
-        raise BackupError(f"{path}: cannot read the copy: {exc}") from None
-    finally:
-        conn.close()
-
-
 def _remove_stale_snapshots(folder: Path) -> None:
     """Copies left by a backup that was killed (SIGKILL skips every cleanup)."""
     cutoff = time.time() - _STALE_SNAPSHOT_S

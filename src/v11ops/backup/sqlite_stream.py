@@ -116,8 +116,7 @@ def stream_copy(url: str, path: Path, scratch: Path, sink: IO[bytes], page: int)
                 if finished:
                     break
                 copy.done.wait(0.005)
-            thread.join()
-            if copy.error is not None:
+            if copy.error is not None:  # set before `done`, like the state
                 raise copy.error
             assert copy.state is not None
             streamed = StreamedCopy(copy.state, scratch, page, offset, crcs)
